@@ -1,0 +1,16 @@
+/* achan/achan.h - umbrella header: every public achan header.
+ *
+ * achan is a C11 library of asynchronous channels (mpsc, oneshot, watch,
+ * broadcast) whose receivers are streams, driven by wakers. Start with
+ * achan/mpsc.h and achan/stream.h; README.md has a tour.
+ */
+#ifndef ACHAN_ACHAN_H
+#define ACHAN_ACHAN_H
+
+#include "achan/core.h"
+#include "achan/waker.h"
+#include "achan/stream.h"
+#include "achan/block.h"
+#include "achan/mpsc.h"
+
+#endif /* ACHAN_ACHAN_H */

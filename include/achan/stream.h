@@ -1,0 +1,80 @@
+/* achan/stream.h - the stream and future interfaces.
+ *
+ * A stream produces items of a fixed size through poll_next:
+ *
+ *   ACHAN_OK       an item was written to *item
+ *   ACHAN_PENDING  nothing yet; the context's waker will be woken
+ *   ACHAN_CLOSED   the stream has ended, and returns CLOSED on every later poll
+ *   ACHAN_LAGGED   broadcast-derived streams only: items were missed, nothing
+ *                  was written; polling again continues the stream
+ *
+ * Every channel receiver embeds an achan_stream as its first member, so the
+ * receiver *is* a stream: achan_stream_drop on it drops the receiver.
+ *
+ * A future is a computation that completes once with an output of
+ * output_size bytes: poll returns ACHAN_PENDING until it returns its final
+ * status (usually ACHAN_OK with *out written, or ACHAN_CLOSED). A future
+ * must not be polled again after it completed.
+ *
+ * Ownership: achan_stream_drop / achan_future_drop release the object and
+ * everything it owns. A stream or future is used by one thread at a time.
+ */
+#ifndef ACHAN_STREAM_H
+#define ACHAN_STREAM_H
+
+#include "achan/waker.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct achan_stream achan_stream;
+
+typedef struct achan_stream_vtbl {
+    /* ACHAN_OK: item written; ACHAN_PENDING; ACHAN_CLOSED: ended (and stays
+     * ended); ACHAN_LAGGED: broadcast-derived streams only, nothing written. */
+    achan_status (*poll_next)(achan_stream *self, achan_context *cx, void *item);
+    void (*drop)(achan_stream *self); /* Releases the stream and everything it owns. */
+} achan_stream_vtbl;
+
+struct achan_stream {
+    const achan_stream_vtbl *vtbl;
+    size_t item_size; /* Bytes written to *item by poll_next. */
+};
+
+/* Polls s once. ACHAN_INVALID if s, cx, cx->waker or item is NULL. */
+ACHAN_API achan_status achan_stream_poll_next(achan_stream *s, achan_context *cx, void *item);
+
+/* Blocks the calling thread until s yields an item (ACHAN_OK), ends
+ * (ACHAN_CLOSED), reports a lag (ACHAN_LAGGED) or timeout_ns passes
+ * (ACHAN_TIMEOUT). timeout_ns < 0 waits forever; 0 polls once. ACHAN_NOMEM if
+ * the thread's parker could not be allocated. */
+ACHAN_API achan_status achan_stream_next_blocking(achan_stream *s, void *item,
+                                                  int64_t timeout_ns);
+
+/* Releases s and everything it owns. NULL is ignored. */
+ACHAN_API void achan_stream_drop(achan_stream *s);
+
+typedef struct achan_future achan_future;
+
+typedef struct achan_future_vtbl {
+    achan_status (*poll)(achan_future *self, achan_context *cx, void *out);
+    void (*drop)(achan_future *self);
+} achan_future_vtbl;
+
+struct achan_future {
+    const achan_future_vtbl *vtbl;
+    size_t output_size; /* Bytes written to *out on completion (may be 0). */
+};
+
+/* Polls f once. ACHAN_INVALID if f, cx or cx->waker is NULL, or out is NULL
+ * while output_size > 0. */
+ACHAN_API achan_status achan_future_poll(achan_future *f, achan_context *cx, void *out);
+
+/* Releases f and everything it owns. NULL is ignored. */
+ACHAN_API void achan_future_drop(achan_future *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACHAN_STREAM_H */

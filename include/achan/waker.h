@@ -1,0 +1,80 @@
+/* achan/waker.h - wakers and poll contexts (Rust's RawWaker contract in C).
+ *
+ * A waker is a (vtable, data) pair that says "poll me again". Whoever returns
+ * ACHAN_PENDING first registers a clone of the context's waker, and wakes it
+ * once progress becomes possible. The rules, which every achan poll function
+ * obeys and every custom waker must tolerate:
+ *
+ *   - A poll that returns ACHAN_PENDING has registered (a clone of) the
+ *     context's waker, replacing what the same handle registered before.
+ *   - A registered waker is woken at least once after progress becomes
+ *     possible (no lost wake-ups). Spurious wake-ups are allowed, but rare.
+ *   - wake() and drop() consume the waker; clone() makes an independent copy
+ *     that must itself be woken or dropped exactly once.
+ *   - Any thread may wake, clone or drop a waker, at any time, so the vtable
+ *     functions must be thread-safe. achan never calls them while holding one
+ *     of its locks, so they may call back into achan.
+ *
+ * Thread-safety: the helpers below are as thread-safe as the vtable they call.
+ */
+#ifndef ACHAN_WAKER_H
+#define ACHAN_WAKER_H
+
+#include "achan/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct achan_waker;
+
+typedef struct achan_waker_vtbl {
+    struct achan_waker (*clone)(const void *data); /* A new, independent waker. */
+    void (*wake)(void *data);                      /* Wake and release. */
+    void (*wake_by_ref)(const void *data);         /* Wake, keep the waker. */
+    void (*drop)(void *data);                      /* Release without waking. */
+} achan_waker_vtbl;
+
+typedef struct achan_waker {
+    const achan_waker_vtbl *vtbl;
+    void *data;
+} achan_waker;
+
+/* What a poll function receives: the waker to register when returning
+ * ACHAN_PENDING. The context does not own the waker; poll functions clone it. */
+typedef struct achan_context {
+    const achan_waker *waker;
+} achan_context;
+
+/* A waker that does nothing. Useful to poll once without caring for a wake. */
+ACHAN_API achan_waker achan_waker_noop(void);
+
+static inline achan_waker achan_waker_clone(const achan_waker *w) {
+    return w->vtbl->clone(w->data);
+}
+
+/* Wakes and consumes w. */
+static inline void achan_waker_wake(achan_waker w) {
+    w.vtbl->wake(w.data);
+}
+
+static inline void achan_waker_wake_by_ref(const achan_waker *w) {
+    w->vtbl->wake_by_ref(w->data);
+}
+
+/* Releases w without waking it. */
+static inline void achan_waker_drop(achan_waker w) {
+    w.vtbl->drop(w.data);
+}
+
+/* True when waking a wakes the same task as waking b, so a registration of b
+ * may be kept instead of replaced by a clone of a. May say false for
+ * equivalent wakers; never says true for different ones. */
+static inline bool achan_waker_will_wake(const achan_waker *a, const achan_waker *b) {
+    return a->vtbl == b->vtbl && a->data == b->data;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACHAN_WAKER_H */

@@ -1,0 +1,43 @@
+/* stream.c - the generic stream and future entry points. */
+#include "achan/stream.h"
+
+#include "parker.h"
+
+achan_status achan_stream_poll_next(achan_stream *s, achan_context *cx, void *item) {
+    if (!s || !cx || !cx->waker || !item)
+        return ACHAN_INVALID;
+    return s->vtbl->poll_next(s, cx, item);
+}
+
+void achan_stream_drop(achan_stream *s) {
+    if (s)
+        s->vtbl->drop(s);
+}
+
+typedef struct {
+    achan_stream *s;
+    void *item;
+} next_args;
+
+static achan_status next_poll(void *arg, achan_context *cx) {
+    next_args *a = arg;
+    return a->s->vtbl->poll_next(a->s, cx, a->item);
+}
+
+achan_status achan_stream_next_blocking(achan_stream *s, void *item, int64_t timeout_ns) {
+    if (!s || !item)
+        return ACHAN_INVALID;
+    next_args a = {s, item};
+    return achan__block_poll(next_poll, NULL, &a, achan__deadline_after(timeout_ns));
+}
+
+achan_status achan_future_poll(achan_future *f, achan_context *cx, void *out) {
+    if (!f || !cx || !cx->waker || (!out && f->output_size > 0))
+        return ACHAN_INVALID;
+    return f->vtbl->poll(f, cx, out);
+}
+
+void achan_future_drop(achan_future *f) {
+    if (f)
+        f->vtbl->drop(f);
+}

@@ -1,0 +1,59 @@
+/* test_support.h - helpers shared by achan's tests.
+ *
+ *   counting waker     a waker that counts wakes and live clones, to prove
+ *                      that PENDING registered it, that a send woke it, and
+ *                      that every clone was released;
+ *   test allocator     an achan_allocator that counts allocations and live
+ *                      bytes, and fails the n-th allocation on request;
+ *   stress sizing      message counts scaled by ACHAN_STRESS_SCALE.
+ */
+#ifndef ACHAN_TEST_SUPPORT_H
+#define ACHAN_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdatomic.h>
+
+#include "achan/achan.h"
+
+/* ---- counting waker ---- */
+typedef struct test_waker {
+    atomic_long wakes;  /* wake + wake_by_ref calls */
+    atomic_long clones; /* clones made */
+    atomic_long live;   /* clones not yet woken-by-value or dropped */
+} test_waker;
+
+/* A waker for t: holds no reference itself (the context does not own it);
+ * every clone made from it is counted in t->live until woken or dropped. */
+achan_waker test_waker_get(test_waker *t);
+long test_waker_wakes(test_waker *t);
+long test_waker_live(test_waker *t);
+
+/* ---- test allocator ---- */
+typedef struct test_alloc {
+    achan_allocator a;
+    atomic_long allocs, frees;
+    atomic_long live_bytes, peak_bytes;
+    atomic_long fail_at; /* Fail the allocation with this index (0-based); -1: never. */
+    atomic_long next_index;
+} test_alloc;
+
+void test_alloc_init(test_alloc *t);
+/* Makes the n-th allocation from now fail (0 = the next one); -1 disables. */
+void test_alloc_fail_at(test_alloc *t, long n);
+long test_alloc_live_bytes(test_alloc *t);
+long test_alloc_count(test_alloc *t);
+
+/* ---- stress sizing ---- */
+/* n divided by the ACHAN_STRESS_SCALE environment variable (default 1). */
+size_t test_stress_count(size_t n);
+
+/* Monotonic milliseconds, for reporting only (tests never assert a time). */
+double test_now_ms(void);
+
+#endif
