@@ -12,5 +12,8 @@
 #include "achan/stream.h"
 #include "achan/block.h"
 #include "achan/mpsc.h"
+#include "achan/oneshot.h"
+#include "achan/watch.h"
+#include "achan/broadcast.h"
 
 #endif /* ACHAN_ACHAN_H */
