@@ -46,10 +46,10 @@ enum { PARK_EMPTY = 0, PARK_NOTIFIED = 1, PARK_PARKED = 2 };
 /* park() looks for a token this many times, one CPU relax hint apart (about
  * 25 ns each on current x86 cores), before it yields, then sleeps. */
 #ifndef PARK_SPINS
-#define PARK_SPINS 64
+#define PARK_SPINS 256
 #endif
 #ifndef PARK_YIELDS
-#define PARK_YIELDS 2
+#define PARK_YIELDS 4
 #endif
 
 /* achan__backoff_snooze: relax hints, then yields (see parker.h). */
