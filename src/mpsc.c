@@ -52,6 +52,7 @@
 
 #include "alloc.h"
 #include "atomics.h"
+#include "mpsc_internal.h"
 #include "parker.h"
 #include "ring.h"
 #include "seglist.h"
@@ -752,3 +753,7 @@ static void receiver_stream_drop(achan_stream *s) {
 }
 
 static const achan_stream_vtbl receiver_stream_vtbl = {receiver_stream_poll, receiver_stream_drop};
+
+achan_mpsc_receiver *achan__mpsc_receiver_of(achan_stream *s) {
+    return s && s->vtbl == &receiver_stream_vtbl ? (achan_mpsc_receiver *)s : NULL;
+}

@@ -320,6 +320,23 @@ achan__parker *achan__parker_current(void) {
 /* ------------------------------------------------------------------------ */
 /* The blocking loop and the public block.h functions.                       */
 
+/* The blocking loop's state on this thread: whether one runs, and when the
+ * thread timer wants it to poll again. */
+static _Thread_local struct {
+    bool active;
+    uint64_t wake_at;
+} block_state = {false, ACHAN__NO_DEADLINE};
+
+bool achan__block_wake_at(uint64_t deadline) {
+    if (!block_state.active)
+        return false;
+    if (deadline < block_state.wake_at)
+        block_state.wake_at = deadline;
+    return true;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
 achan_status achan__block_poll(achan__poll_fn poll, achan__cancel_fn cancel, void *arg,
                                uint64_t deadline) {
     achan__parker *p = achan__parker_current();
@@ -328,18 +345,30 @@ achan_status achan__block_poll(achan__poll_fn poll, achan__cancel_fn cancel, voi
     achan_waker w = achan__parker_waker(p);
     achan_context cx = {&w};
     achan_status st;
+    /* Save and restore: a waker or callback may block in turn. */
+    bool was_active = block_state.active;
+    uint64_t was_wake_at = block_state.wake_at;
+    block_state.active = true;
+    block_state.wake_at = ACHAN__NO_DEADLINE;
     for (;;) {
         st = poll(arg, &cx);
         if (st != ACHAN_PENDING)
             break;
-        if (!achan__parker_park(p, deadline)) {
-            /* One last look: the wake may have been just too late. */
-            st = poll(arg, &cx);
-            if (st == ACHAN_PENDING)
-                st = cancel ? cancel(arg) : ACHAN_TIMEOUT;
-            break;
+        if (achan__parker_park(p, min_u64(deadline, block_state.wake_at)))
+            continue;
+        if (block_state.wake_at != ACHAN__NO_DEADLINE &&
+            achan_monotonic_ns() >= block_state.wake_at) {
+            block_state.wake_at = ACHAN__NO_DEADLINE; /* A timer fired: poll again. */
+            continue;
         }
+        /* One last look: the wake may have been just too late. */
+        st = poll(arg, &cx);
+        if (st == ACHAN_PENDING)
+            st = cancel ? cancel(arg) : ACHAN_TIMEOUT;
+        break;
     }
+    block_state.active = was_active;
+    block_state.wake_at = was_wake_at;
     achan_waker_drop(w);
     return st;
 }

@@ -61,6 +61,11 @@ bool achan__backoff_snooze(achan__backoff *b);
  * ACHAN_NOMEM when the thread has no parker. */
 typedef achan_status (*achan__poll_fn)(void *arg, achan_context *cx);
 typedef achan_status (*achan__cancel_fn)(void *arg);
+
+/* For the thread timer (timer.c): while achan__block_poll runs on this
+ * thread, makes it poll again at deadline even if nothing wakes it. Returns
+ * false (doing nothing) when no blocking loop runs on this thread. */
+bool achan__block_wake_at(uint64_t deadline);
 achan_status achan__block_poll(achan__poll_fn poll, achan__cancel_fn cancel, void *arg,
                                uint64_t deadline);
 

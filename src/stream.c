@@ -41,3 +41,28 @@ void achan_future_drop(achan_future *f) {
     if (f)
         f->vtbl->drop(f);
 }
+
+/* The running task's cooperative budget: polls left, or unlimited. */
+static _Thread_local struct {
+    bool limited;
+    unsigned left;
+} coop = {false, 0};
+
+bool achan_coop_proceed(achan_context *cx) {
+    if (!coop.limited)
+        return true;
+    if (coop.left > 0) {
+        coop.left--;
+        return true;
+    }
+    if (cx && cx->waker)
+        achan_waker_wake_by_ref(cx->waker);
+    return false;
+}
+
+unsigned achan_coop_set_budget(unsigned polls) {
+    unsigned prev = coop.limited ? coop.left : 0;
+    coop.limited = polls != 0;
+    coop.left = polls;
+    return prev;
+}

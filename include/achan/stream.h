@@ -74,6 +74,19 @@ ACHAN_API achan_status achan_future_poll(achan_future *f, achan_context *cx, voi
 /* Releases f and everything it owns. NULL is ignored. */
 ACHAN_API void achan_future_drop(achan_future *f);
 
+/* Cooperative budget (Tokio's coop). Code that may loop over an always-ready
+ * source (a consumer, a filter skipping items) calls this before each unit of
+ * work. While the running task has budget left it consumes one unit and
+ * returns true; once it is spent, it wakes cx's waker (so the task is polled
+ * again on its next turn) and returns false, and the caller returns
+ * ACHAN_PENDING. Outside a budgeted task (an executor sets the budget per
+ * task turn with achan_coop_set_budget) it always returns true. */
+ACHAN_API bool achan_coop_proceed(achan_context *cx);
+
+/* Sets this thread's budget for the task about to be polled (0 = unlimited)
+ * and returns the previous setting. For executors. */
+ACHAN_API unsigned achan_coop_set_budget(unsigned polls);
+
 #ifdef __cplusplus
 }
 #endif

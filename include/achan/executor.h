@@ -1,0 +1,75 @@
+/* achan/executor.h - a small single-threaded executor with timers.
+ *
+ * For tests, examples and simple programs (not a runtime to compete with
+ * libuv or Tokio): spawn futures, run them on the calling thread until they
+ * are all done or nothing is ready, with a timer heap so time-based adapters
+ * and sleeps work.
+ *
+ *     achan_executor *ex;
+ *     achan_executor_new(&ex);
+ *     achan_future *f;
+ *     achan_stream_for_each(stream, handle, NULL, NULL, &f);
+ *     achan_executor_spawn(ex, f, NULL, NULL);
+ *     achan_executor_run(ex, -1);          // until every task completed
+ *     achan_executor_drop(ex);
+ *
+ * Each task is polled with a waker that re-queues it (safe to wake from any
+ * thread: the executor then unparks), with the executor's timer heap as the
+ * current timer (achan_timer_current) and with the cooperative budget set
+ * (achan_coop_proceed; 128 polls per turn by default, as Tokio), so one
+ * always-ready task cannot starve the others.
+ *
+ * Thread-safety: run, spawn and drop on the executor's own thread (the one
+ * calling run); task wakers from any thread.
+ */
+#ifndef ACHAN_EXECUTOR_H
+#define ACHAN_EXECUTOR_H
+
+#include "achan/stream.h"
+#include "achan/timer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct achan_executor achan_executor;
+
+/* Called on the executor's thread when a task's future completes, with its
+ * final status and output (output_size bytes; NULL when 0), or with
+ * ACHAN_CLOSED and a NULL output when the executor is dropped first. */
+typedef void (*achan_task_done_fn)(achan_status st, void *output, void *user);
+
+ACHAN_API achan_status achan_executor_new(achan_executor **out);
+
+/* Polls per task turn before the task is made to yield; 0 disables the
+ * budget. Default 128. */
+ACHAN_API void achan_executor_set_budget(achan_executor *ex, unsigned polls);
+
+/* Adds f (taking ownership) as a task, ready to run; done (may be NULL) gets
+ * its result. ACHAN_INVALID, ACHAN_NOMEM (f not taken). */
+ACHAN_API achan_status achan_executor_spawn(achan_executor *ex, achan_future *f,
+                                            achan_task_done_fn done, void *user);
+
+/* Runs tasks until every task completed (ACHAN_OK) or timeout_ns passed
+ * (ACHAN_TIMEOUT), sleeping while none is ready until a wake or the next
+ * timer deadline. */
+ACHAN_API achan_status achan_executor_run(achan_executor *ex, int64_t timeout_ns);
+
+/* Runs ready tasks and due timers until none is ready, without sleeping.
+ * Returns the number of tasks still alive. */
+ACHAN_API size_t achan_executor_run_until_idle(achan_executor *ex);
+
+/* The executor's timer (its heap), for arming entries outside a task. */
+ACHAN_API achan_timer *achan_executor_timer(achan_executor *ex);
+
+/* Tasks alive (spawned, not yet completed). */
+ACHAN_API size_t achan_executor_tasks(const achan_executor *ex);
+
+/* Drops every remaining task (their done callbacks get ACHAN_CLOSED) and
+ * the executor. NULL is ignored. */
+ACHAN_API void achan_executor_drop(achan_executor *ex);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACHAN_EXECUTOR_H */

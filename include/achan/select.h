@@ -1,0 +1,55 @@
+/* achan/select.h - wait on several streams at once, fairly.
+ *
+ *     achan_stream *ins[2] = {jobs, control};
+ *     achan_select *sel;
+ *     achan_select_new(ins, 2, &sel);
+ *     size_t which;
+ *     union { struct job j; struct cmd c; } item;
+ *     while (achan_select_blocking(sel, &item, &which, -1) != ACHAN_CLOSED) ...
+ *
+ * A select borrows its streams (the caller still owns and drops them, after
+ * the select) and polls them with one waker: each call starts after the
+ * stream that produced last time, so a stream that is always ready cannot
+ * starve the ones after it (every ready stream is served within n calls).
+ *
+ * Results, with *index the stream concerned:
+ *   ACHAN_OK       an item of that stream was written to *item (item must
+ *                  hold the largest item_size of the streams);
+ *   ACHAN_LAGGED   that stream reported a lag (nothing written);
+ *   ACHAN_CLOSED   that stream ended (reported once per stream; it is not
+ *                  polled again). When every stream has ended: ACHAN_CLOSED
+ *                  with *index = SIZE_MAX, on every later call;
+ *   ACHAN_PENDING  (poll) nothing ready, the waker is registered with every
+ *                  open stream; ACHAN_TIMEOUT (blocking) time ran out.
+ *
+ * Thread-safety: one thread at a time per select (and per stream).
+ */
+#ifndef ACHAN_SELECT_H
+#define ACHAN_SELECT_H
+
+#include "achan/stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct achan_select achan_select;
+
+/* A select over the n streams of ins (n >= 1; the array is copied, the
+ * streams are borrowed). ACHAN_INVALID (NULL, n == 0, a NULL stream),
+ * ACHAN_NOMEM. */
+ACHAN_API achan_status achan_select_new(achan_stream *const *ins, size_t n, achan_select **out);
+
+ACHAN_API achan_status achan_select_poll(achan_select *sel, achan_context *cx, void *item,
+                                         size_t *index);
+
+ACHAN_API achan_status achan_select_blocking(achan_select *sel, void *item, size_t *index,
+                                             int64_t timeout_ns);
+
+/* Releases the select (not its streams). NULL is ignored. */
+ACHAN_API void achan_select_drop(achan_select *sel);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACHAN_SELECT_H */

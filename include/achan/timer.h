@@ -1,0 +1,107 @@
+/* achan/timer.h - the timer abstraction behind time-based adapters.
+ *
+ * Adapters that need time (achan_stream_timeout, achan_stream_throttle,
+ * achan_sleep) take their clock and wake-ups from achan_timer_current(): the
+ * timer of whatever drives the poll on this thread (as Tokio finds its timer
+ * in a thread-local runtime context), so the same stream works wherever it is
+ * driven:
+ *
+ *   driven by                          achan_timer_current()
+ *   ---------------------------------  ----------------------------------------
+ *   achan_executor_run                 the executor's timer heap
+ *   achan_stream_next_blocking,        the calling thread: its parker sleeps
+ *   achan_block_on, other _blocking    until the earliest armed deadline
+ *   achan_uv_* (uv.h)                  a uv_timer_t on the loop
+ *   anything else                      achan's shared timer thread
+ *
+ * Code that drives polls itself (an executor, an event-loop adapter) makes
+ * its timer current around them with achan_timer_set_current.
+ *
+ * A timer entry is storage the adapter embeds (no allocation per arm). Arm it
+ * with a deadline and a waker; the timer wakes (a clone of) the waker at or
+ * after the deadline, once. Arming an armed entry moves it. Disarm before
+ * freeing the entry, or when the deadline no longer matters; disarming an
+ * unarmed entry does nothing. An entry belongs to one timer at a time
+ * (achan_timer_entry_arm moves it between timers as needed).
+ *
+ * Thread-safety: a timer implementation must accept arm/disarm from the
+ * thread that polls with it; the shared timer thread accepts them from any
+ * thread. Entries are used by one thread at a time.
+ */
+#ifndef ACHAN_TIMER_H
+#define ACHAN_TIMER_H
+
+#include "achan/stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct achan_timer achan_timer;
+typedef struct achan_timer_entry achan_timer_entry;
+
+typedef struct achan_timer_vtbl {
+    /* The timer's clock, in nanoseconds (monotonic). */
+    uint64_t (*now)(achan_timer *t);
+    /* Wake (a clone of) *w at or after deadline. ACHAN_OK or ACHAN_NOMEM. */
+    achan_status (*arm)(achan_timer *t, achan_timer_entry *e, uint64_t deadline,
+                        const achan_waker *w);
+    /* Cancel e if armed, releasing its waker. */
+    void (*disarm)(achan_timer *t, achan_timer_entry *e);
+} achan_timer_vtbl;
+
+struct achan_timer {
+    const achan_timer_vtbl *vtbl;
+};
+
+/* Storage for one pending wake-up, embedded by whoever arms it. The fields
+ * belong to the timer the entry is armed on; initialise with
+ * ACHAN_TIMER_ENTRY_INIT (or achan_timer_entry_init) and touch them only
+ * through the functions below. */
+struct achan_timer_entry {
+    achan_timer *owner;  /* The timer it is armed on, or NULL. */
+    uint64_t deadline;
+    achan_waker waker;
+    size_t slot;         /* Timer-private (e.g. a heap index). */
+    void *link[2];       /* Timer-private (e.g. list pointers). */
+};
+#define ACHAN_TIMER_ENTRY_INIT {NULL, 0, {NULL, NULL}, 0, {NULL, NULL}}
+
+static inline void achan_timer_entry_init(achan_timer_entry *e) {
+    achan_timer_entry z = ACHAN_TIMER_ENTRY_INIT;
+    *e = z;
+}
+
+/* The timer for polls running on this thread now (see the table above).
+ * Never NULL unless the shared timer thread could not be started. */
+ACHAN_API achan_timer *achan_timer_current(void);
+
+/* Makes t the current timer of this thread (NULL: back to the default) and
+ * returns the previous one, to be restored when the polls are done. */
+ACHAN_API achan_timer *achan_timer_set_current(achan_timer *t);
+
+/* t's clock. */
+ACHAN_API uint64_t achan_timer_now(achan_timer *t);
+
+/* Arms e on t for deadline with waker *w, first disarming it from another
+ * timer it may be armed on. ACHAN_OK, ACHAN_NOMEM, or ACHAN_INVALID (NULL). */
+ACHAN_API achan_status achan_timer_entry_arm(achan_timer *t, achan_timer_entry *e,
+                                             uint64_t deadline, const achan_waker *w);
+
+/* Disarms e from whichever timer it is armed on. NULL is ignored. */
+ACHAN_API void achan_timer_entry_disarm(achan_timer_entry *e);
+
+/* achan's shared timer thread (started on first use), usable from any thread.
+ * NULL if the thread could not be started. */
+ACHAN_API achan_timer *achan_timer_shared(void);
+
+/* A future that completes (ACHAN_OK, no output) at the deadline, on the
+ * current timer of whatever polls it. *out receives it; drop it when done.
+ * ACHAN_INVALID for a NULL out, ACHAN_NOMEM. */
+ACHAN_API achan_status achan_sleep_until(uint64_t deadline_ns, achan_future **out);
+ACHAN_API achan_status achan_sleep(uint64_t duration_ns, achan_future **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACHAN_TIMER_H */
