@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "alloc.h"
+#include "achan/combinators.h"
 
 #define ACHAN__STR2(x) #x
 #define ACHAN__STR(x) ACHAN__STR2(x)
@@ -67,6 +68,20 @@ bool achan__allocator_valid(const achan_allocator *a) {
 void achan__allocator_copy(achan_allocator *dst, const achan_allocator *src) {
     *dst = src ? *src : default_allocator;
 }
+
+/* The allocator for objects made without achan_opts (combinators.h). Written
+ * by achan_set_default_allocator, which the header asks callers to use before
+ * creating such objects; each object copies it at creation. */
+static achan_allocator current_default = {default_alloc, default_free, NULL};
+
+achan_status achan_set_default_allocator(const achan_allocator *a) {
+    if (!achan__allocator_valid(a))
+        return ACHAN_INVALID;
+    current_default = a ? *a : default_allocator;
+    return ACHAN_OK;
+}
+
+const achan_allocator *achan_default_allocator(void) { return &current_default; }
 
 void *achan__alloc(const achan_allocator *a, size_t size, size_t align) {
     if (size == SIZE_MAX)

@@ -1,0 +1,3 @@
+/* combinators.c - placeholder until the stream toolkit lands. */
+#include "achan/stream.h"
+typedef int achan__combinators_placeholder;

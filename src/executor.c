@@ -1,0 +1,3 @@
+/* executor.c - placeholder until the stream toolkit lands. */
+#include "achan/stream.h"
+typedef int achan__executor_placeholder;

@@ -1,0 +1,3 @@
+/* select.c - placeholder until the stream toolkit lands. */
+#include "achan/stream.h"
+typedef int achan__select_placeholder;

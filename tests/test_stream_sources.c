@@ -1,0 +1,4 @@
+#include "test_support.h"
+int main(void) {
+    return 0;
+}
