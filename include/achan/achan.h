@@ -15,5 +15,6 @@
 #include "achan/oneshot.h"
 #include "achan/watch.h"
 #include "achan/broadcast.h"
+#include "achan/fd.h"
 
 #endif /* ACHAN_ACHAN_H */
