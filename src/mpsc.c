@@ -349,10 +349,40 @@ static achan_status push(achan__mpsc_chan *c, const void *item) {
     return st;
 }
 
+/* After push() said FULL. In slow mode that may only mean the slow bit held
+ * it off: with nobody queued and more free slots than grants, a slot is free
+ * that belongs to no waiter, and (as a Tokio try_send takes an unassigned
+ * permit) the send may have it. Tail moves only under the lock in slow mode,
+ * so the check and the push are exact there. */
+static achan_status push_unreserved(achan__mpsc_chan *c, const void *item) {
+    /* Relaxed: a stale 0 only means we report FULL as push() did. */
+    if (!bounded(c) || !achan__size_load_relaxed(&c->send_waiting))
+        return ACHAN_FULL;
+    achan_status st = ACHAN_FULL;
+    achan__waitlist_lock(&c->send_queue);
+    if (rx_gone(c, RX_CLOSED)) {
+        st = ACHAN_CLOSED;
+    } else if (achan__waitlist_empty(&c->send_queue) &&
+               achan__ring_free_ahead(&c->q.ring, c->grants)) {
+        st = achan__ring_try_push(&c->q.ring, item, true);
+        assert(st == ACHAN_OK);
+    }
+    achan__waitlist_unlock(&c->send_queue);
+    if (st == ACHAN_OK)
+        notify_receiver(c);
+    return st;
+}
+
+/* A send that does not wait: the lock-free push, then the unreserved slot. */
+static achan_status send_now(achan__mpsc_chan *c, const void *item) {
+    achan_status st = push(c, item);
+    return st == ACHAN_FULL ? push_unreserved(c, item) : st;
+}
+
 achan_status achan_mpsc_try_send(achan_mpsc_sender *tx, const void *item) {
     if (!tx || !item)
         return ACHAN_INVALID;
-    return push(tx->chan, item);
+    return send_now(tx->chan, item);
 }
 
 /* What to do with our own waiter's result while the lock is held. */
@@ -495,7 +525,7 @@ achan_status achan_mpsc_send_blocking(achan_mpsc_sender *tx, const void *item, i
     if (!tx->waiting) {
         achan__backoff b = ACHAN__BACKOFF_INIT;
         for (;;) {
-            achan_status st = push(tx->chan, item);
+            achan_status st = send_now(tx->chan, item);
             if (st != ACHAN_FULL)
                 return st;
             if (timeout_ns == 0)
