@@ -423,6 +423,39 @@ static void dropped_waiter_passes_its_grant_on(void **state) {
     }
 }
 
+/* Only the slots granted to waiters are reserved: with the queue empty, a
+ * try_send takes any other free slot (Tokio: an unassigned permit), and
+ * capacity() agrees with what try_send can do. */
+static void unreserved_free_slots_stay_usable(void **state) {
+    (void)state;
+    achan_mpsc_sender *tx1, *tx2;
+    achan_mpsc_receiver *rx;
+    test_waker w2 = {0};
+    int v;
+    assert_int_equal(new_chan(4, &tx1, &rx), ACHAN_OK);
+    tx2 = achan_mpsc_sender_clone(tx1);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(send_int(tx1, i), ACHAN_OK);
+    assert_int_equal(poll_send_with(tx2, &w2, 100), ACHAN_PENDING);
+    for (int i = 0; i < 4; i++) /* Frees 4 slots: one is granted to tx2. */
+        assert_int_equal(recv_int(rx), i);
+    assert_int_equal(test_waker_wakes(&w2), 1);
+    assert_int_equal(achan_mpsc_capacity(tx1), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(send_int(tx1, 10 + i), ACHAN_OK);
+    assert_int_equal(achan_mpsc_capacity(tx1), 0);
+    assert_int_equal(send_int(tx1, 99), ACHAN_FULL); /* The last one is tx2's. */
+    assert_int_equal(poll_send_with(tx2, &w2, 100), ACHAN_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(recv_int(rx), 10 + i);
+    assert_int_equal(recv_int(rx), 100);
+    assert_int_equal(achan_mpsc_try_recv(rx, &v), ACHAN_EMPTY);
+    achan_mpsc_sender_drop(tx1);
+    achan_mpsc_sender_drop(tx2);
+    achan_mpsc_receiver_drop(rx);
+    assert_int_equal(test_waker_live(&w2), 0);
+}
+
 /* ---- closing ---- */
 
 /* Tokio recv_close_gets_none_idle + receiver close semantics: buffered items
@@ -814,6 +847,7 @@ int main(void) {
         cmocka_unit_test(last_sender_drop_wakes_receiver),
         cmocka_unit_test(waiting_senders_are_served_fifo),
         cmocka_unit_test(dropped_waiter_passes_its_grant_on),
+        cmocka_unit_test(unreserved_free_slots_stay_usable),
         cmocka_unit_test(receiver_close_refuses_sends_keeps_items),
         cmocka_unit_test(receiver_close_wakes_waiting_senders),
         cmocka_unit_test(send_granted_before_close_is_delivered),
