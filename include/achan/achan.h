@@ -15,5 +15,7 @@
 #include "achan/oneshot.h"
 #include "achan/watch.h"
 #include "achan/broadcast.h"
+#include "achan/timer.h"
+#include "achan/combinators.h"
 
 #endif /* ACHAN_ACHAN_H */
