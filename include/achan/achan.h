@@ -16,5 +16,7 @@
 #include "achan/watch.h"
 #include "achan/broadcast.h"
 #include "achan/fd.h"
+#include "achan/timer.h"
+#include "achan/combinators.h"
 
 #endif /* ACHAN_ACHAN_H */
