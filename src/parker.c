@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "atomics.h"
+#include "coop.h"
 
 #if !defined(ACHAN_PARKER_CONDVAR) && !defined(ACHAN_PARKER_FUTEX)
 #if defined(__linux__)
@@ -345,6 +346,9 @@ achan_status achan__block_poll(achan__poll_fn poll, achan__cancel_fn cancel, voi
     achan_waker w = achan__parker_waker(p);
     achan_context cx = {&w};
     achan_status st;
+    /* A blocking call inside a budgeted task must not inherit the task's
+     * budget: once spent, every poll would return PENDING and we would spin. */
+    achan__coop_state budget = achan__coop_swap((achan__coop_state){false, 0});
     /* Save and restore: a waker or callback may block in turn. */
     bool was_active = block_state.active;
     uint64_t was_wake_at = block_state.wake_at;
@@ -369,6 +373,7 @@ achan_status achan__block_poll(achan__poll_fn poll, achan__cancel_fn cancel, voi
     }
     block_state.active = was_active;
     block_state.wake_at = was_wake_at;
+    achan__coop_swap(budget);
     achan_waker_drop(w);
     return st;
 }

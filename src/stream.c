@@ -1,6 +1,7 @@
 /* stream.c - the generic stream and future entry points. */
 #include "achan/stream.h"
 
+#include "coop.h"
 #include "parker.h"
 
 achan_status achan_stream_poll_next(achan_stream *s, achan_context *cx, void *item) {
@@ -43,10 +44,13 @@ void achan_future_drop(achan_future *f) {
 }
 
 /* The running task's cooperative budget: polls left, or unlimited. */
-static _Thread_local struct {
-    bool limited;
-    unsigned left;
-} coop = {false, 0};
+static _Thread_local achan__coop_state coop = {false, 0};
+
+achan__coop_state achan__coop_swap(achan__coop_state s) {
+    achan__coop_state prev = coop;
+    coop = s;
+    return prev;
+}
 
 bool achan_coop_proceed(achan_context *cx) {
     if (!coop.limited)

@@ -84,7 +84,10 @@ ACHAN_API void achan_future_drop(achan_future *f);
 ACHAN_API bool achan_coop_proceed(achan_context *cx);
 
 /* Sets this thread's budget for the task about to be polled (0 = unlimited)
- * and returns the previous setting. For executors. */
+ * and returns the polls the previous setting had left (0 when it was
+ * unlimited, or used up). For executors, around each task poll. The blocking
+ * helpers (achan_block_on, every _blocking call) run without a budget and
+ * restore the caller's afterwards. */
 ACHAN_API unsigned achan_coop_set_budget(unsigned polls);
 
 #ifdef __cplusplus
