@@ -50,17 +50,19 @@
  *
  *   call                          | may run concurrently with
  *   ------------------------------+-------------------------------------------
- *   send, receiver_count,         | anything, even on the same sender handle
- *   len, receiver_skipped         | (len and receiver_skipped are snapshots)
- *   subscribe, sender_clone,      | anything on other handles; one thread at a
- *   sender_drop                   | time per sender handle for these
+ *   send, subscribe, sender_clone,| anything, even on the same handle (len
+ *   receiver_count, resubscribe,  | and receiver_skipped are snapshots when
+ *   len, receiver_skipped         | the receiver is in use elsewhere)
+ *   sender_drop                   | anything on other handles
  *   try_recv, poll_recv,          | anything on other handles; one thread at a
- *   recv_blocking, resubscribe,   | time per receiver
- *   receiver_drop, the stream     |
+ *   recv_blocking, receiver_drop, | time per receiver
+ *   the receiver's stream         |
  *
- * A send never blocks a receiver and no receiver blocks a send: both sides
- * are lock-free on the fast path; only a receiver that has to wait, and a
- * send that finds receivers waiting, take the waiting list's lock.
+ * No receiver ever holds up a send, and sends and receives take no lock:
+ * only a receiver that has to wait, and a send that finds receivers
+ * waiting, take the waiting list's lock. A send waits for another send only
+ * when both landed on the same slot a lap apart and the earlier one is still
+ * copying its item (with capacity 1 and several senders, say).
  *
  * Ownership: achan_broadcast_new creates one sender and one receiver. Every
  * sender (including clones) is released with achan_broadcast_sender_drop,
