@@ -17,6 +17,10 @@
  *             for a sleeper" on one side pairs with "register as a sleeper;
  *             fence; re-check" on the other, so at least one side sees the
  *             other. No other seq_cst is used.
+ *   fence_acquire / fence_release  the seqlock's fences (broadcast ring):
+ *             a writer's release fence between marking a slot busy and
+ *             writing its words pairs with a reader's acquire fence between
+ *             reading the words and re-reading the slot's sequence.
  *
  * The atomic types are single-member structs so that a plain read or write
  * of one is a compile error.
@@ -74,6 +78,17 @@ typedef struct {
 static inline void achan__fence_seq_cst(void) {
     ACHAN__PERTURB();
     AO_nop_full();
+}
+/* AO_nop_read orders earlier loads before later loads, AO_nop_write earlier
+ * stores before later stores: what the seqlock uses of acquire and release
+ * fences (libatomic_ops has no closer primitive). */
+static inline void achan__fence_acquire(void) {
+    ACHAN__PERTURB();
+    AO_nop_read();
+}
+static inline void achan__fence_release(void) {
+    ACHAN__PERTURB();
+    AO_nop_write();
 }
 
 /* size_t */
@@ -221,6 +236,14 @@ typedef struct {
 static inline void achan__fence_seq_cst(void) {
     ACHAN__PERTURB();
     atomic_thread_fence(memory_order_seq_cst);
+}
+static inline void achan__fence_acquire(void) {
+    ACHAN__PERTURB();
+    atomic_thread_fence(memory_order_acquire);
+}
+static inline void achan__fence_release(void) {
+    ACHAN__PERTURB();
+    atomic_thread_fence(memory_order_release);
 }
 
 /* size_t */

@@ -1,6 +1,7 @@
-/* ring.c - the bounded lock-free ring (see ring.h).
+/* ring.c - the lock-free rings (see ring.h): the bounded mpsc ring first,
+ * the broadcast ring after it.
  *
- * Design notes.
+ * Design notes (bounded mpsc ring; the broadcast ring has its own below).
  *
  * This is Dmitry Vyukov's bounded queue with crossbeam's encoding for exact
  * capacities. A position is `lap | index`: index in [0, cap) in the low bits,
@@ -38,9 +39,11 @@
  */
 #include "ring.h"
 
+#include <sched.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "parker.h"
 
 typedef struct achan__ring_slot {
     achan__atomic_size stamp;
@@ -170,4 +173,191 @@ void achan__ring_set_flags(achan__ring *r, size_t bits) {
 
 void achan__ring_clear_flags(achan__ring *r, size_t bits) {
     achan__size_fetch_and_acq_rel(&r->tail, ~bits);
+}
+
+/* ======================================================================== */
+/* The broadcast ring.
+ *
+ * Design notes.
+ *
+ * Positions. tail counts the messages ever sent: a send claims position p
+ * with fetch_add(tail, 1) and writes slot p & mask. Positions only grow;
+ * they are size_t and compared with wrapping arithmetic (on 32-bit systems a
+ * reader that falls 2^31 messages behind would misjudge its lag).
+ *
+ * Each slot has a sequence word, in wrapping size_t arithmetic:
+ *
+ *   done(p)    = 2p + 2   the slot holds the whole of message p
+ *   writing(p) = 2p + 1   the sender of p is writing the slot
+ *
+ * Slot i starts at done(i - cap), as if a lap before the first had been
+ * written, so the first lap follows the same rules as every other.
+ *
+ * Sender of p: waits until the slot's sequence is done(p - cap) (acquire),
+ * so two senders that land on one slot a lap apart never interleave their
+ * words; stores writing(p); a release fence; the item's words (relaxed
+ * atomic stores); then done(p) with a release store. The wait is nearly
+ * always zero rounds: it needs cap sends to overtake a send mid-copy.
+ *
+ * Reader at n: loads the sequence (acquire, pairs with the release store of
+ * done(n)); if it is done(n), copies the words (relaxed loads), issues an
+ * acquire fence and re-loads the sequence. If that is still done(n), no
+ * later sender stored a word the copy read: such a word was stored after
+ * that sender's writing() store and release fence, so our acquire fence
+ * would have made the writing() store visible to the re-load. The copy is
+ * whole, and the reader moves to n + 1.
+ *
+ * Otherwise the reader looks at tail (t):
+ *   t - n > cap   the message at n is overwritten (or about to be): LAGGED,
+ *                 skipped = t - cap - n, continue at t - cap (Tokio's rule);
+ *   t == n        nothing sent yet: EMPTY;
+ *   otherwise     n is claimed but not yet written, or the copy met an
+ *                 overwrite whose tail increment this thread does not see
+ *                 yet: BUSY, try again (the sender is mid-copy).
+ *
+ * tail is read and incremented relaxed: it only hands out positions, and a
+ * reader copies nothing on the strength of tail alone; every copy is guarded
+ * by the acquire load of the slot's sequence.
+ */
+
+typedef struct achan__bcast_slot {
+    achan__atomic_size seq;
+    achan__atomic_size words[]; /* The item, ceil(item_size / sizeof(size_t)) words. */
+} achan__bcast_slot;
+
+#define WORD sizeof(size_t)
+
+static size_t done_seq(size_t pos) {
+    return 2 * pos + 2;
+}
+static size_t writing_seq(size_t pos) {
+    return 2 * pos + 1;
+}
+
+static achan__bcast_slot *bslot_at(const achan__bcast_ring *r, size_t pos) {
+    return (achan__bcast_slot *)(r->slots + (pos & r->mask) * r->stride);
+}
+
+size_t achan__bcast_ring_capacity(size_t requested) {
+    if (requested == 0 || requested > ACHAN__BCAST_RING_MAX_CAP)
+        return 0;
+    size_t cap = 1;
+    while (cap < requested)
+        cap <<= 1;
+    return cap;
+}
+
+static size_t bslot_stride(size_t item_size) {
+    size_t words = item_size / WORD + (item_size % WORD != 0);
+    if (words > SIZE_MAX / WORD - 1)
+        return SIZE_MAX;
+    return (words + 1) * WORD;
+}
+
+size_t achan__bcast_ring_slots_size(size_t cap, size_t item_size) {
+    size_t stride = bslot_stride(item_size);
+    if (stride == SIZE_MAX)
+        return SIZE_MAX;
+    return achan__mul_size(cap, stride);
+}
+
+void achan__bcast_ring_init(achan__bcast_ring *r, void *slots, size_t cap, size_t item_size) {
+    r->cap = cap;
+    r->mask = cap - 1;
+    r->stride = bslot_stride(item_size);
+    r->item_size = item_size;
+    r->slots = slots;
+    /* The item words need no initial value: nobody reads a slot before its
+     * first done() store. */
+    for (size_t i = 0; i < cap; i++)
+        achan__size_init(&bslot_at(r, i)->seq, done_seq(i - cap));
+    achan__size_init(&r->tail, 0);
+}
+
+/* Relaxed word stores and loads: ordered by the sequence word around them
+ * (release fence before the stores, release store of done() after; acquire
+ * load of done() before the loads, acquire fence after). memcpy through a
+ * local word keeps any alignment of the caller's item legal. */
+static void copy_in(const achan__bcast_ring *r, achan__bcast_slot *s, const unsigned char *src) {
+    size_t full = r->item_size / WORD, rest = r->item_size % WORD, w;
+    for (size_t i = 0; i < full; i++) {
+        memcpy(&w, src + i * WORD, WORD);
+        achan__size_store_relaxed(&s->words[i], w);
+    }
+    if (rest) {
+        w = 0;
+        memcpy(&w, src + full * WORD, rest);
+        achan__size_store_relaxed(&s->words[full], w);
+    }
+}
+
+static void copy_out(const achan__bcast_ring *r, const achan__bcast_slot *s, unsigned char *dst) {
+    size_t full = r->item_size / WORD, rest = r->item_size % WORD, w;
+    for (size_t i = 0; i < full; i++) {
+        w = achan__size_load_relaxed(&s->words[i]);
+        memcpy(dst + i * WORD, &w, WORD);
+    }
+    if (rest) {
+        w = achan__size_load_relaxed(&s->words[full]);
+        memcpy(dst + full * WORD, &w, rest);
+    }
+}
+
+/* Waits for the sender a lap ahead of us on this slot to finish. */
+static void wait_for_previous_lap(achan__bcast_slot *s, size_t prev) {
+    achan__backoff b = ACHAN__BACKOFF_INIT;
+    /* Acquire: pairs with that sender's release store of done(). */
+    while (achan__size_load_acquire(&s->seq) != prev) {
+        if (!achan__backoff_snooze(&b))
+            sched_yield();
+    }
+}
+
+size_t achan__bcast_ring_push(achan__bcast_ring *r, const void *item) {
+    /* Relaxed: a ticket only (see the design notes). */
+    size_t pos = achan__size_fetch_add_relaxed(&r->tail, 1);
+    achan__bcast_slot *s = bslot_at(r, pos);
+    size_t prev = done_seq(pos - r->cap);
+    /* Acquire: pairs with the previous lap's release store of done(), so our
+     * words come after its words. */
+    if (achan__size_load_acquire(&s->seq) != prev)
+        wait_for_previous_lap(s, prev);
+    /* Relaxed: the release fence below orders it before the word stores. */
+    achan__size_store_relaxed(&s->seq, writing_seq(pos));
+    /* Pairs with the acquire fence of a reader whose copy sees our words. */
+    achan__fence_release();
+    copy_in(r, s, item);
+    /* Release: publishes the words to readers' acquire load of done(pos). */
+    achan__size_store_release(&s->seq, done_seq(pos));
+    return pos;
+}
+
+achan__bcast_read achan__bcast_ring_read(const achan__bcast_ring *r, size_t *pos, void *item,
+                                         size_t *skipped) {
+    size_t n = *pos, want = done_seq(n);
+    const achan__bcast_slot *s = bslot_at(r, n);
+    /* Acquire: pairs with the release store of done(n). */
+    if (achan__size_load_acquire(&s->seq) == want) {
+        copy_out(r, s, item);
+        /* Pairs with the release fence of any sender whose words we read. */
+        achan__fence_acquire();
+        /* Relaxed: ordered by the fence above. */
+        if (achan__size_load_relaxed(&s->seq) == want) {
+            *pos = n + 1;
+            return ACHAN__BCAST_OK;
+        }
+    }
+    /* Relaxed: a ticket count only (see the design notes). */
+    size_t tail = achan__size_load_relaxed(&r->tail);
+    if (tail - n > r->cap) {
+        *skipped = tail - r->cap - n;
+        *pos = tail - r->cap;
+        return ACHAN__BCAST_LAGGED;
+    }
+    return tail == n ? ACHAN__BCAST_EMPTY : ACHAN__BCAST_BUSY;
+}
+
+size_t achan__bcast_ring_tail(const achan__bcast_ring *r) {
+    /* Relaxed: a snapshot of a count. */
+    return achan__size_load_relaxed(&r->tail);
 }
