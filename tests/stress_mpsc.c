@@ -24,7 +24,7 @@ typedef struct {
 static void *produce(void *arg) {
     producer *p = arg;
     achan_waker w;
-    assert_int_equal(achan_thread_waker(&w), ACHAN_OK);
+    TEST_CHECK(achan_thread_waker(&w) == ACHAN_OK);
     achan_context cx = {&w};
     for (uint64_t seq = 0; seq < p->count; seq++) {
         uint64_t m = p->id << 40 | seq;
@@ -35,7 +35,7 @@ static void *produce(void *arg) {
             while ((st = achan_mpsc_poll_send(p->tx, &cx, &m)) == ACHAN_PENDING)
                 achan_thread_park(-1);
         }
-        assert_int_equal(st, ACHAN_OK);
+        TEST_CHECK(st == ACHAN_OK);
     }
     achan_waker_drop(w);
     achan_mpsc_sender_drop(p->tx);

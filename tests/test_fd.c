@@ -141,7 +141,7 @@ static void *produce(void *arg) {
     producer *p = arg;
     for (uint64_t i = 0; i < p->n; i++) {
         uint64_t m = p->id << 40 | i;
-        assert_int_equal(achan_mpsc_send_blocking(p->tx, &m, -1), ACHAN_OK);
+        TEST_CHECK(achan_mpsc_send_blocking(p->tx, &m, -1) == ACHAN_OK);
     }
     achan_mpsc_sender_drop(p->tx);
     return NULL;

@@ -780,7 +780,7 @@ typedef struct {
 static void *blocking_producer(void *arg) {
     producer_args *a = arg;
     for (int i = 0; i < a->n; i++)
-        assert_int_equal(achan_mpsc_send_blocking(a->tx, &i, -1), ACHAN_OK);
+        TEST_CHECK(achan_mpsc_send_blocking(a->tx, &i, -1) == ACHAN_OK);
     achan_mpsc_sender_drop(a->tx);
     return NULL;
 }

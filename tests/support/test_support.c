@@ -2,8 +2,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include "test_support.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+void test_check_failed(const char *cond, const char *file, int line) {
+    fprintf(stderr, "%s:%d: check failed in a test thread: %s\n", file, line, cond);
+    fflush(stderr);
+    abort();
+}
 
 static achan_waker tw_clone(const void *data);
 static void tw_wake(void *data);

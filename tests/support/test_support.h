@@ -21,6 +21,16 @@
 
 #include "achan/achan.h"
 
+/* cmocka's assert_* may only be used on the thread running the test: from
+ * any other thread use TEST_CHECK, which prints the failed condition and
+ * aborts the process (so the test fails loudly instead of exiting quietly). */
+#define TEST_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            test_check_failed(#cond, __FILE__, __LINE__);                                          \
+    } while (0)
+void test_check_failed(const char *cond, const char *file, int line);
+
 /* ---- counting waker ---- */
 typedef struct test_waker {
     atomic_long wakes;  /* wake + wake_by_ref calls */
