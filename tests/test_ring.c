@@ -314,7 +314,7 @@ static void many_producers_one_consumer(void **state) {
     const size_t test_caps[] = {1, 3, 64, 1025};
     for (size_t c = 0; c < sizeof test_caps / sizeof test_caps[0]; c++) {
         test_ring *t = ring_new(test_caps[c], sizeof(uint64_t));
-        uint64_t per = test_stress_count(test_caps[c] < 8 ? 50000 : 200000);
+        uint64_t per = test_stress_count(test_caps[c] < 8 ? 20000 : 200000);
         pthread_barrier_t start;
         pthread_barrier_init(&start, NULL, PRODUCERS + 1);
         producer_args a[PRODUCERS];
