@@ -13,7 +13,9 @@
  *      (a spare, or a new allocation) under grow_lock and retry: so running
  *      out of memory fails the send before it claimed anything.
  *   2. CAS tail to pos + 1: the ticket (acq_rel), then a seq_cst fence.
- *   3. Load tail_seg and walk `next` pointers to the segment holding pos.
+ *   3. Load tail_seg and walk `next` pointers to the segment holding pos,
+ *      moving tail_seg past each segment walked over whose slots have all
+ *      been located (so no producer needs it; see help_advance_tail_seg).
  *   4. Count the slot in the segment's `located` counter. The producer that
  *      brings it to seg_slots moves tail_seg past the segment.
  *   5. Write the item, then publish: release-store the slot's stamp.
@@ -152,6 +154,21 @@ static void advance_tail_seg(achan__seglist *l, achan__segment *s) {
     achan__ptr_cas_acq_rel(&l->tail_seg, &expected, next);
 }
 
+/* A producer walking past s: when every slot of s has been located, no
+ * producer needs s any more, so tail_seg may pass it. Without this help
+ * tail_seg would stay behind whenever s's last locator found no successor
+ * linked yet, which a lone producer always does (it links the next segment
+ * only with its next push): every push would then walk from that segment,
+ * making a burst of n items cost O(n^2). */
+static void help_advance_tail_seg(achan__seglist *l, achan__segment *s, achan__segment *next) {
+    /* Acquire: pairs with the locators' acq_rel increments, so each of them
+     * has found s. */
+    if (achan__size_load_acquire(&s->located) != l->seg_slots)
+        return;
+    void *expected = s;
+    achan__ptr_cas_acq_rel(&l->tail_seg, &expected, next); /* Forward only: from s. */
+}
+
 achan_status achan__seglist_push(achan__seglist *l, const void *item) {
     size_t tail = achan__size_load_relaxed(&l->tail);
     size_t pos;
@@ -173,8 +190,11 @@ achan_status achan__seglist_push(achan__seglist *l, const void *item) {
     /* Pairs with the consumer's fence in retire(): see the design notes. */
     achan__fence_seq_cst();
     achan__segment *s = achan__ptr_load_acquire(&l->tail_seg);
-    while (pos >= s->start + l->seg_slots)
-        s = achan__ptr_load_acquire(&s->next);
+    while (pos >= s->start + l->seg_slots) {
+        achan__segment *next = achan__ptr_load_acquire(&s->next);
+        help_advance_tail_seg(l, s, next);
+        s = next;
+    }
     size_t located = achan__size_fetch_add_acq_rel(&s->located, 1) + 1;
     if (located == l->seg_slots)
         advance_tail_seg(l, s);
