@@ -83,10 +83,17 @@ typedef struct achan__oneshot_chan {
     achan_oneshot_receiver rx;
 } achan__oneshot_chan;
 
-#define CHAN_OF_TX(t) ((achan__oneshot_chan *)((char *)(t)-offsetof(achan__oneshot_chan, tx)))
-#define CHAN_OF_RX(r) ((achan__oneshot_chan *)((char *)(r)-offsetof(achan__oneshot_chan, rx)))
-#define RX_OF_FUTURE(f)                                                                            \
-    ((achan_oneshot_receiver *)((char *)(f)-offsetof(achan_oneshot_receiver, future)))
+static achan__oneshot_chan *chan_of_tx(const achan_oneshot_sender *tx) {
+    return (achan__oneshot_chan *)((const char *)tx - offsetof(achan__oneshot_chan, tx));
+}
+
+static achan__oneshot_chan *chan_of_rx(achan_oneshot_receiver *rx) {
+    return (achan__oneshot_chan *)((char *)rx - offsetof(achan__oneshot_chan, rx));
+}
+
+static achan_oneshot_receiver *rx_of_future(achan_future *f) {
+    return (achan_oneshot_receiver *)((char *)f - offsetof(achan_oneshot_receiver, future));
+}
 
 static const achan_stream_vtbl receiver_stream_vtbl;
 static const achan_future_vtbl receiver_future_vtbl;
@@ -196,7 +203,7 @@ static bool complete_and_release(achan__oneshot_chan *c) {
 achan_status achan_oneshot_send(achan_oneshot_sender *tx, const void *item) {
     if (!tx || !item)
         return ACHAN_INVALID;
-    achan__oneshot_chan *c = CHAN_OF_TX(tx);
+    achan__oneshot_chan *c = chan_of_tx(tx);
     /* Relaxed: a shortcut only (no copy into a dead cell); set_complete
      * decides. */
     if (achan__size_load_relaxed(&c->state) & CLOSED) {
@@ -210,20 +217,20 @@ achan_status achan_oneshot_send(achan_oneshot_sender *tx, const void *item) {
 
 void achan_oneshot_sender_drop(achan_oneshot_sender *tx) {
     if (tx)
-        complete_and_release(CHAN_OF_TX(tx));
+        complete_and_release(chan_of_tx(tx));
 }
 
 bool achan_oneshot_sender_is_closed(const achan_oneshot_sender *tx) {
     if (!tx)
         return true;
     /* Acquire: pairs with the receiver's fetch_or of CLOSED. */
-    return (achan__size_load_acquire(&CHAN_OF_TX(tx)->state) & CLOSED) != 0;
+    return (achan__size_load_acquire(&chan_of_tx(tx)->state) & CLOSED) != 0;
 }
 
 achan_status achan_oneshot_poll_closed(achan_oneshot_sender *tx, achan_context *cx) {
     if (!tx || !cx || !cx->waker)
         return ACHAN_INVALID;
-    achan__oneshot_chan *c = CHAN_OF_TX(tx);
+    achan__oneshot_chan *c = chan_of_tx(tx);
     /* Acquire: pairs with the receiver's fetch_or of CLOSED. */
     size_t s = achan__size_load_acquire(&c->state);
     if (s & CLOSED)
@@ -319,7 +326,7 @@ achan_status achan_oneshot_try_recv(achan_oneshot_receiver *rx, void *item) {
         return ACHAN_INVALID;
     if (rx->done)
         return ACHAN_CLOSED;
-    return finish(rx, try_take(CHAN_OF_RX(rx), item));
+    return finish(rx, try_take(chan_of_rx(rx), item));
 }
 
 achan_status achan_oneshot_poll_recv(achan_oneshot_receiver *rx, achan_context *cx, void *item) {
@@ -327,7 +334,7 @@ achan_status achan_oneshot_poll_recv(achan_oneshot_receiver *rx, achan_context *
         return ACHAN_INVALID;
     if (rx->done)
         return ACHAN_CLOSED; /* Tokio panics here; see oneshot.h. */
-    return finish(rx, poll_take(CHAN_OF_RX(rx), cx, item));
+    return finish(rx, poll_take(chan_of_rx(rx), cx, item));
 }
 
 typedef struct {
@@ -372,13 +379,13 @@ static size_t close_chan(achan__oneshot_chan *c) {
 
 void achan_oneshot_receiver_close(achan_oneshot_receiver *rx) {
     if (rx)
-        close_chan(CHAN_OF_RX(rx));
+        close_chan(chan_of_rx(rx));
 }
 
 void achan_oneshot_receiver_drop(achan_oneshot_receiver *rx) {
     if (!rx)
         return;
-    achan__oneshot_chan *c = CHAN_OF_RX(rx);
+    achan__oneshot_chan *c = chan_of_rx(rx);
     size_t prev = close_chan(c);
     if (prev & VALUE_SENT) {
         /* The cell is ours: a value never received goes now. The sender may
@@ -413,11 +420,11 @@ static void receiver_stream_drop(achan_stream *s) {
 static const achan_stream_vtbl receiver_stream_vtbl = {receiver_stream_poll, receiver_stream_drop};
 
 static achan_status receiver_future_poll(achan_future *f, achan_context *cx, void *out) {
-    return achan_oneshot_poll_recv(RX_OF_FUTURE(f), cx, out);
+    return achan_oneshot_poll_recv(rx_of_future(f), cx, out);
 }
 
 static void receiver_future_drop(achan_future *f) {
-    achan_oneshot_receiver_drop(RX_OF_FUTURE(f));
+    achan_oneshot_receiver_drop(rx_of_future(f));
 }
 
 static const achan_future_vtbl receiver_future_vtbl = {receiver_future_poll, receiver_future_drop};

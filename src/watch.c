@@ -112,7 +112,9 @@ struct achan__watch_chan {
     achan__waker_cell tx_waker;                   /* poll_closed. */
 };
 
-#define CHAN_OF_TX(t) ((achan__watch_chan *)((char *)(t)-offsetof(achan__watch_chan, tx)))
+static achan__watch_chan *chan_of_tx(const achan_watch_sender *tx) {
+    return (achan__watch_chan *)((const char *)tx - offsetof(achan__watch_chan, tx));
+}
 
 static const achan_stream_vtbl receiver_stream_vtbl;
 
@@ -187,8 +189,9 @@ static void unlink_waiter(achan__watch_chan *c, achan_watch_receiver *rx, achan_
     achan__size_store_release(&rx->queued, 0);
 }
 
-#define RX_OF_WAITER(w)                                                                            \
-    ((achan_watch_receiver *)((char *)(w)-offsetof(achan_watch_receiver, waiter)))
+static achan_watch_receiver *rx_of_waiter(achan__waiter *w) {
+    return (achan_watch_receiver *)((char *)w - offsetof(achan_watch_receiver, waiter));
+}
 
 /* Wakes every receiver queued when this is called. Waiters that queue while
  * we work are woken by the next change (they re-checked after queueing). */
@@ -200,7 +203,7 @@ static void wake_waiters(achan__watch_chan *c) {
         achan__waiter *w;
         while (budget > 0 && !achan__wake_batch_full(&b) &&
                (w = achan__waitlist_front(&c->waiters)) != NULL) {
-            unlink_waiter(c, RX_OF_WAITER(w), &b);
+            unlink_waiter(c, rx_of_waiter(w), &b);
             budget--;
         }
         bool more = budget > 0 && !achan__waitlist_empty(&c->waiters);
@@ -388,7 +391,7 @@ static achan_status store(achan__watch_chan *c, const void *value, void *old_out
 achan_status achan_watch_send(achan_watch_sender *tx, const void *value) {
     if (!tx || !value)
         return ACHAN_INVALID;
-    achan__watch_chan *c = CHAN_OF_TX(tx);
+    achan__watch_chan *c = chan_of_tx(tx);
     /* Acquire: pairs with the acq_rel decrement of the last receiver. */
     if (achan__size_load_acquire(&c->rx_count) == 0)
         return ACHAN_CLOSED;
@@ -397,13 +400,13 @@ achan_status achan_watch_send(achan_watch_sender *tx, const void *value) {
 
 void achan_watch_send_replace(achan_watch_sender *tx, const void *value, void *old_out) {
     if (tx && value)
-        store(CHAN_OF_TX(tx), value, old_out);
+        store(chan_of_tx(tx), value, old_out);
 }
 
 void achan_watch_send_modify(achan_watch_sender *tx, void (*fn)(void *value, void *u), void *u) {
     if (!tx || !fn)
         return;
-    achan__watch_chan *c = CHAN_OF_TX(tx);
+    achan__watch_chan *c = chan_of_tx(tx);
     pthread_mutex_lock(&c->write_lock);
     fn(c->shadow, u);
     publish(c, true);
@@ -415,7 +418,7 @@ bool achan_watch_send_if_modified(achan_watch_sender *tx, bool (*fn)(void *value
                                   void *u) {
     if (!tx || !fn)
         return false;
-    achan__watch_chan *c = CHAN_OF_TX(tx);
+    achan__watch_chan *c = chan_of_tx(tx);
     pthread_mutex_lock(&c->write_lock);
     bool modified = fn(c->shadow, u);
     /* Published either way: the changes stay, but only a true result counts
@@ -430,7 +433,7 @@ bool achan_watch_send_if_modified(achan_watch_sender *tx, bool (*fn)(void *value
 achan_watch_receiver *achan_watch_subscribe(achan_watch_sender *tx) {
     if (!tx)
         return NULL;
-    achan__watch_chan *c = CHAN_OF_TX(tx);
+    achan__watch_chan *c = chan_of_tx(tx);
     /* Acquire: the current version, which counts as seen. */
     size_t v = achan__size_load_acquire(&c->state) & ~(size_t)STATE_CLOSED;
     return receiver_new(c, v);
@@ -440,13 +443,13 @@ size_t achan_watch_receiver_count(const achan_watch_sender *tx) {
     if (!tx)
         return 0;
     /* Acquire: pairs with the receivers' acq_rel decrements. */
-    return achan__size_load_acquire(&CHAN_OF_TX(tx)->rx_count);
+    return achan__size_load_acquire(&chan_of_tx(tx)->rx_count);
 }
 
 achan_status achan_watch_poll_closed(achan_watch_sender *tx, achan_context *cx) {
     if (!tx || !cx || !cx->waker)
         return ACHAN_INVALID;
-    achan__watch_chan *c = CHAN_OF_TX(tx);
+    achan__watch_chan *c = chan_of_tx(tx);
     /* Acquire: pairs with the last receiver's acq_rel decrement. */
     if (achan__size_load_acquire(&c->rx_count) == 0)
         return ACHAN_OK;
@@ -461,7 +464,7 @@ achan_status achan_watch_poll_closed(achan_watch_sender *tx, achan_context *cx) 
 void achan_watch_sender_drop(achan_watch_sender *tx) {
     if (!tx)
         return;
-    achan__watch_chan *c = CHAN_OF_TX(tx);
+    achan__watch_chan *c = chan_of_tx(tx);
     /* acq_rel: receivers that see CLOSED (acquire) see every value sent. */
     achan__size_fetch_or_acq_rel(&c->state, STATE_CLOSED);
     notify_receivers(c);
