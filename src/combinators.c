@@ -751,6 +751,7 @@ typedef struct chunks_stream {
 static size_t ready_fill(chunks_stream *c, achan_context *cx, void *item, achan_status *st) {
     unsigned char *items = CHUNK_ITEMS(item);
     size_t in_size = c->in->item_size, k = 0;
+    *st = ACHAN_PENDING; /* max >= 1 (checked at creation), so the loop sets it. */
     while (k < c->max) {
         *st = achan__stream_next(c->in, cx, items + k * in_size);
         if (*st != ACHAN_OK)
