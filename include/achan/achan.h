@@ -18,5 +18,6 @@
 #include "achan/fd.h"
 #include "achan/timer.h"
 #include "achan/combinators.h"
+#include "achan/typed.h"
 
 #endif /* ACHAN_ACHAN_H */
