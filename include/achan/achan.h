@@ -15,5 +15,8 @@
 #include "achan/oneshot.h"
 #include "achan/watch.h"
 #include "achan/broadcast.h"
+#include "achan/timer.h"
+#include "achan/select.h"
+#include "achan/executor.h"
 
 #endif /* ACHAN_ACHAN_H */
