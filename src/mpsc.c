@@ -642,6 +642,11 @@ achan_status achan_mpsc_poll_recv(achan_mpsc_receiver *rx, achan_context *cx, vo
         return ACHAN_INVALID;
     if (rx->ended)
         return ACHAN_CLOSED;
+    /* Tokio's recv consumes cooperative budget: a task draining an always
+     * full channel yields after its budget (stream.h). Checked after `ended`
+     * so an ended stream keeps returning ACHAN_CLOSED. */
+    if (!achan_coop_proceed(cx))
+        return ACHAN_PENDING;
     achan__mpsc_chan *c = CHAN_OF(rx);
     bool busy;
     achan_status st = recv_step(c, item, &busy);

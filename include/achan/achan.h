@@ -15,9 +15,11 @@
 #include "achan/oneshot.h"
 #include "achan/watch.h"
 #include "achan/broadcast.h"
-#include "achan/fd.h"
+#include "achan/typed.h"
 #include "achan/timer.h"
 #include "achan/combinators.h"
-#include "achan/typed.h"
+#include "achan/select.h"
+#include "achan/executor.h"
+#include "achan/fd.h"
 
 #endif /* ACHAN_ACHAN_H */

@@ -20,7 +20,13 @@
  *                  polled again). When every stream has ended: ACHAN_CLOSED
  *                  with *index = SIZE_MAX, on every later call;
  *   ACHAN_PENDING  (poll) nothing ready, the waker is registered with every
- *                  open stream; ACHAN_TIMEOUT (blocking) time ran out.
+ *                  open stream (*index untouched);
+ *   ACHAN_TIMEOUT  (blocking) time ran out, with *index = SIZE_MAX. A stream
+ *                  that yields ACHAN_TIMEOUT itself (achan_stream_timeout)
+ *                  is reported like an item, with its index: any status
+ *                  other than PENDING and CLOSED is passed on that way.
+ *
+ * item and index are required (ACHAN_INVALID when NULL).
  *
  * Thread-safety: one thread at a time per select (and per stream).
  */

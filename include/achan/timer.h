@@ -15,13 +15,18 @@
  *   anything else                      achan's shared timer thread
  *
  * Code that drives polls itself (an executor, an event-loop adapter) makes
- * its timer current around them with achan_timer_set_current.
+ * its timer current around them with achan_timer_set_current. A blocking
+ * loop entered after that (a _blocking call inside an executor task) takes
+ * over while it runs: the blocked executor could not fire its own timer.
  *
  * A timer entry is storage the adapter embeds (no allocation per arm). Arm it
  * with a deadline and a waker; the timer wakes (a clone of) the waker at or
- * after the deadline, once. Arming an armed entry moves it. Disarm before
- * freeing the entry, or when the deadline no longer matters; disarming an
- * unarmed entry does nothing. An entry belongs to one timer at a time
+ * after the deadline, once. Arming an armed entry moves it; arming it again
+ * for the same deadline with a waker that will_wake the registered one
+ * changes nothing and clones nothing, so an adapter may simply arm each time
+ * it returns ACHAN_PENDING. Disarm before freeing the entry, or when the
+ * deadline no longer matters; disarming an unarmed or already fired entry
+ * does nothing. An entry belongs to one timer at a time
  * (achan_timer_entry_arm moves it between timers as needed).
  *
  * Thread-safety: a timer implementation must accept arm/disarm from the
@@ -46,7 +51,7 @@ typedef struct achan_timer_vtbl {
     /* Wake (a clone of) *w at or after deadline. ACHAN_OK or ACHAN_NOMEM. */
     achan_status (*arm)(achan_timer *t, achan_timer_entry *e, uint64_t deadline,
                         const achan_waker *w);
-    /* Cancel e if armed, releasing its waker. */
+    /* Cancel e if armed, releasing its waker; nothing if it already fired. */
     void (*disarm)(achan_timer *t, achan_timer_entry *e);
 } achan_timer_vtbl;
 
@@ -59,7 +64,7 @@ struct achan_timer {
  * ACHAN_TIMER_ENTRY_INIT (or achan_timer_entry_init) and touch them only
  * through the functions below. */
 struct achan_timer_entry {
-    achan_timer *owner;  /* The timer it is armed on, or NULL. */
+    achan_timer *owner;  /* Last armed on (kept once fired), NULL after disarm. */
     uint64_t deadline;
     achan_waker waker;
     size_t slot;         /* Timer-private (e.g. a heap index). */
