@@ -40,6 +40,10 @@ endfunction()
 # Call before adding achan.
 macro(achan_consumer_snapshot)
     achan_consumer_state(ACHAN_CONSUMER_BEFORE)
+    set(ACHAN_CONSUMER_HAD_INSTALL_DIRS OFF)
+    if(DEFINED CACHE{CMAKE_INSTALL_LIBDIR})
+        set(ACHAN_CONSUMER_HAD_INSTALL_DIRS ON)
+    endif()
 endmacro()
 
 # Call after adding achan from dir: fails the configure step unless achan
@@ -87,6 +91,13 @@ function(achan_consumer_check_vendored dir)
             string(APPEND errors "achan::achan passes ${p} to consumers: ${value}\n")
         endif()
     endforeach()
+
+    # Without ACHAN_INSTALL (the default when vendored) not even the cache
+    # gains install directories.
+    if(NOT ACHAN_INSTALL AND NOT ACHAN_CONSUMER_HAD_INSTALL_DIRS
+       AND DEFINED CACHE{CMAKE_INSTALL_LIBDIR})
+        string(APPEND errors "achan added CMAKE_INSTALL_LIBDIR ... to the cache\n")
+    endif()
 
     if(errors)
         message(FATAL_ERROR "Vendored achan is not self-contained:\n${errors}")
