@@ -7,14 +7,16 @@
 set -euo pipefail
 
 PACKAGES=(
-    build-essential   # gcc, make, libc headers
+    build-essential   # gcc, g++, make, libc headers, binutils (nm, readelf)
     cmake             # >= 3.21 (Debian 12 has 3.25)
     ninja-build
-    pkg-config
+    pkg-config        # the cmocka lookup; the pkg-config consumer test
     clang             # second compiler; ThreadSanitizer build
     libclang-rt-14-dev  # clang's sanitizer runtimes
     libcmocka-dev     # the test framework
     libatomic-ops-dev # the alternative atomics backend
+    clang-tidy        # `scripts/test.sh lint`
+    cppcheck          # `scripts/test.sh lint`
 )
 
 if [ "${1:-}" = "--print" ]; then

@@ -67,7 +67,7 @@ struct achan__segment {
     _Alignas(max_align_t) unsigned char slots[];
 };
 
-static seg_slot *slot_at(const achan__seglist *l, achan__segment *s, size_t index) {
+static seg_slot *seg_slot_at(const achan__seglist *l, achan__segment *s, size_t index) {
     return (seg_slot *)(s->slots + index * l->stride);
 }
 
@@ -78,7 +78,7 @@ static void segment_reset(achan__seglist *l, achan__segment *s, size_t start) {
     s->retired_next = NULL;
     s->retire_pos = 0;
     for (size_t i = 0; i < l->seg_slots; i++)
-        achan__size_init(&slot_at(l, s, i)->ready, 0);
+        achan__size_init(&seg_slot_at(l, s, i)->ready, 0);
 }
 
 achan_status achan__seglist_init(achan__seglist *l, size_t item_size,
@@ -198,7 +198,7 @@ achan_status achan__seglist_push(achan__seglist *l, const void *item) {
     size_t located = achan__size_fetch_add_acq_rel(&s->located, 1) + 1;
     if (located == l->seg_slots)
         advance_tail_seg(l, s);
-    seg_slot *slot = slot_at(l, s, pos - s->start);
+    seg_slot *slot = seg_slot_at(l, s, pos - s->start);
     memcpy(slot->item, item, l->item_size);
     /* Release: publishes the item to the consumer's acquire. After this the
      * segment may be recycled at any moment: touch nothing more. */
@@ -262,7 +262,7 @@ achan__pop_result achan__seglist_pop(achan__seglist *l, void *item) {
         retire(l, s, next);
         l->head_seg = s = next;
     }
-    seg_slot *slot = slot_at(l, s, head - s->start);
+    seg_slot *slot = seg_slot_at(l, s, head - s->start);
     /* Acquire: pairs with the producer's release that published the item. */
     if (achan__size_load_acquire(&slot->ready) == 0) {
         size_t tail = achan__size_load_acquire(&l->tail) >> 1;
