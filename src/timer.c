@@ -233,6 +233,67 @@ size_t achan__heap_timer_take_due(achan__heap_timer *h, uint64_t now, achan_wake
 }
 
 /* ------------------------------------------------------------------------ */
+/* The public heap for user event loops (achan_timer_heap in timer.h).       */
+
+struct achan_timer_heap {
+    achan__heap_timer h; /* First: its base is the public achan_timer. */
+    achan_timer_heap_earlier_fn earlier;
+    void *user;
+};
+
+static void user_heap_earlier(achan__heap_timer *h) {
+    achan_timer_heap *th = (achan_timer_heap *)h;
+    if (th->earlier)
+        th->earlier(th, th->user);
+}
+
+achan_status achan_timer_heap_new(achan_timer_heap_earlier_fn earlier, void *user,
+                                  achan_timer_heap **out) {
+    if (!out)
+        return ACHAN_INVALID;
+    const achan_allocator *a = achan_default_allocator();
+    achan_timer_heap *th = achan__alloc(a, sizeof *th, _Alignof(achan_timer_heap));
+    if (!th)
+        return ACHAN_NOMEM;
+    if (!achan__heap_timer_init(&th->h, a, NULL, user_heap_earlier, 8)) {
+        achan__free(a, th, sizeof *th);
+        return ACHAN_NOMEM;
+    }
+    th->earlier = earlier;
+    th->user = user;
+    *out = th;
+    return ACHAN_OK;
+}
+
+achan_timer *achan_timer_heap_timer(achan_timer_heap *th) { return th ? &th->h.base : NULL; }
+
+uint64_t achan_timer_heap_next(const achan_timer_heap *th) {
+    return th ? achan__heap_timer_next(&th->h) : ACHAN__NO_DEADLINE;
+}
+
+size_t achan_timer_heap_fire(achan_timer_heap *th, uint64_t now) {
+    if (!th)
+        return 0;
+    achan_waker due[16];
+    size_t total = 0, n;
+    do { /* Wake in batches: a waker may arm again (on this heap, too). */
+        n = achan__heap_timer_take_due(&th->h, now, due, 16);
+        for (size_t i = 0; i < n; i++)
+            achan_waker_wake(due[i]);
+        total += n;
+    } while (n == 16);
+    return total;
+}
+
+void achan_timer_heap_drop(achan_timer_heap *th) {
+    if (!th)
+        return;
+    achan_allocator a = th->h.alloc;
+    achan__heap_timer_destroy(&th->h);
+    achan__free(&a, th, sizeof *th);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The shared timer thread.                                                  */
 
 #define SHARED_BATCH 16

@@ -100,6 +100,40 @@ ACHAN_API void achan_timer_entry_disarm(achan_timer_entry *e);
  * NULL if the thread could not be started. */
 ACHAN_API achan_timer *achan_timer_shared(void);
 
+/* A timer for your own event loop (what achan's libuv adapter uses): entries
+ * armed on it go into a heap; your loop asks for the next deadline, sleeps at
+ * most until then (an epoll_wait timeout, a timerfd, a uv_timer_t), and fires
+ * what is due. Make it current (achan_timer_set_current) around the polls the
+ * loop runs. Single-threaded: arm, disarm and every function below on the
+ * loop's thread only.
+ *
+ *     achan_timer_heap *th;
+ *     achan_timer_heap_new(NULL, NULL, &th);
+ *     achan_timer *prev = achan_timer_set_current(achan_timer_heap_timer(th));
+ *     ... poll streams ...
+ *     achan_timer_set_current(prev);
+ *     uint64_t next = achan_timer_heap_next(th);   // sleep until then at most
+ *     ... after waking: achan_timer_heap_fire(th, achan_monotonic_ns());
+ */
+typedef struct achan_timer_heap achan_timer_heap;
+
+/* Called during an arm that made the earliest deadline earlier (so a loop can
+ * shorten its sleep, e.g. restart its uv_timer_t). */
+typedef void (*achan_timer_heap_earlier_fn)(achan_timer_heap *th, void *user);
+
+/* ACHAN_INVALID (NULL out), ACHAN_NOMEM. earlier may be NULL. */
+ACHAN_API achan_status achan_timer_heap_new(achan_timer_heap_earlier_fn earlier, void *user,
+                                            achan_timer_heap **out);
+/* The heap as an achan_timer, to make current or arm entries on. */
+ACHAN_API achan_timer *achan_timer_heap_timer(achan_timer_heap *th);
+/* The earliest armed deadline (monotonic ns), or UINT64_MAX when none. */
+ACHAN_API uint64_t achan_timer_heap_next(const achan_timer_heap *th);
+/* Wakes (and disarms) every entry due at now; returns how many. */
+ACHAN_API size_t achan_timer_heap_fire(achan_timer_heap *th, uint64_t now);
+/* Disarms what is still armed (dropping its wakers) and frees th. NULL is
+ * ignored. */
+ACHAN_API void achan_timer_heap_drop(achan_timer_heap *th);
+
 /* A future that completes (ACHAN_OK, no output) at the deadline, on the
  * current timer of whatever polls it. *out receives it; drop it when done.
  * ACHAN_INVALID for a NULL out, ACHAN_NOMEM. */

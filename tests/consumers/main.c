@@ -129,21 +129,99 @@ static void check_mpsc_unbounded(void) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* CHANNEL KINDS STILL TO COME                                               */
-/*                                                                           */
-/* When oneshot, watch and broadcast land, add here a check_oneshot(),       */
-/* check_watch() and check_broadcast() in the style of the mpsc ones (send   */
-/* through the channel from another thread, receive, see it close), and call */
-/* them from main() below. Every packaging check (tests/consumers/run.sh and */
-/* the consumer_single_header test) builds this one file, so that is all.    */
+/* oneshot                                                                   */
+
+static void *send_reply(void *arg) {
+    int v = 42;
+    CHECK(achan_oneshot_send(arg, &v) == ACHAN_OK); /* Consumes the sender. */
+    return NULL;
+}
+
+/* A value from another thread; then CLOSED. */
+static void check_oneshot(void) {
+    achan_oneshot_sender *tx;
+    achan_oneshot_receiver *rx;
+    achan_opts o = {.item_size = sizeof(int)};
+    CHECK(achan_oneshot_new(&o, &tx, &rx) == ACHAN_OK);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, send_reply, tx) == 0);
+    int v = 0;
+    CHECK(achan_oneshot_recv_blocking(rx, &v, 10 * 1000000000LL) == ACHAN_OK);
+    CHECK(v == 42);
+    CHECK(achan_oneshot_try_recv(rx, &v) == ACHAN_CLOSED);
+    pthread_join(t, NULL);
+    achan_oneshot_receiver_drop(rx);
+}
+
 /* ------------------------------------------------------------------------ */
+/* watch                                                                     */
+
+static void *publish_versions(void *arg) {
+    for (int v = 1; v <= 100; v++)
+        CHECK(achan_watch_send(arg, &v) == ACHAN_OK);
+    achan_watch_sender_drop(arg);
+    return NULL;
+}
+
+/* A writer thread publishes 1..100 and goes; the reader sees increasing
+ * values, the last one 100, then CLOSED. */
+static void check_watch(void) {
+    achan_watch_sender *tx;
+    achan_watch_receiver *rx;
+    achan_opts o = {.item_size = sizeof(int)};
+    int v = 0, last = 0;
+    CHECK(achan_watch_new(&o, &v, &tx, &rx) == ACHAN_OK);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, publish_versions, tx) == 0);
+    while (achan_watch_changed_blocking(rx, 10 * 1000000000LL) == ACHAN_OK) {
+        achan_watch_borrow_and_update(rx, &v);
+        CHECK(v > last);
+        last = v;
+    }
+    CHECK(last == 100);
+    pthread_join(t, NULL);
+    achan_watch_receiver_drop(rx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* broadcast                                                                 */
+
+/* Two receivers each get every value (history large enough: no lag), then
+ * CLOSED once the sender is gone. */
+static void check_broadcast(void) {
+    achan_broadcast_sender *tx;
+    achan_broadcast_receiver *rx1, *rx2;
+    achan_opts o = {.item_size = sizeof(int), .capacity = 64};
+    CHECK(achan_broadcast_new(&o, &tx, &rx1) == ACHAN_OK);
+    rx2 = achan_broadcast_subscribe(tx);
+    CHECK(rx2 != NULL);
+    for (int i = 0; i < 50; i++) {
+        size_t n = 0;
+        CHECK(achan_broadcast_send(tx, &i, &n) == ACHAN_OK);
+        CHECK(n == 2);
+    }
+    achan_broadcast_sender_drop(tx);
+    achan_broadcast_receiver *rxs[2] = {rx1, rx2};
+    for (int r = 0; r < 2; r++) {
+        int v;
+        uint64_t skipped;
+        for (int i = 0; i < 50; i++) {
+            CHECK(achan_broadcast_recv_blocking(rxs[r], &v, &skipped, 0) == ACHAN_OK);
+            CHECK(v == i);
+        }
+        CHECK(achan_broadcast_try_recv(rxs[r], &v, &skipped) == ACHAN_CLOSED);
+        achan_broadcast_receiver_drop(rxs[r]);
+    }
+}
 
 int main(int argc, char **argv) {
     const char *label = argc > 1 ? argv[1] : "consumer";
     check_version();
     check_mpsc_bounded();
     check_mpsc_unbounded();
-    /* check_oneshot(); check_watch(); check_broadcast(); -- see above. */
+    check_oneshot();
+    check_watch();
+    check_broadcast();
     if (failures) {
         fprintf(stderr, "%s: %d check(s) failed\n", label, failures);
         return EXIT_FAILURE;
