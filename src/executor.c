@@ -387,7 +387,7 @@ static void leave(achan_executor *ex, achan_executor *prev) {
 }
 
 size_t achan_executor_run_until_idle(achan_executor *ex) {
-    achan_executor *prev;
+    achan_executor *prev = NULL;
     if (!ex || !enter(ex, &prev))
         return ex ? ex->alive : 0;
     do {
@@ -437,7 +437,7 @@ achan_status achan_executor_run(achan_executor *ex, int64_t timeout_ns) {
     uint64_t deadline = achan__deadline_after(timeout_ns);
     if (!adopt_thread(ex))
         return ACHAN_NOMEM;
-    achan_executor *prev;
+    achan_executor *prev = NULL;
     enter(ex, &prev);
     achan_status st;
     for (;;) {

@@ -71,8 +71,7 @@ void achan__wake_batch_run(achan__wake_batch *b) {
 void achan__waiter_set_waker(achan__waiter *w, achan_waker fresh, achan_waker *old,
                              bool *has_old) {
     *has_old = w->has_waker;
-    if (w->has_waker)
-        *old = w->waker;
+    *old = w->waker; /* Meaningless unless *has_old, but always written. */
     w->waker = fresh;
     w->has_waker = true;
 }

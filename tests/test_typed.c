@@ -15,8 +15,8 @@ ACHAN_BROADCAST_TYPED(events, long)
 
 static void typed_mpsc_round_trip(void **state) {
     (void)state;
-    pointq_sender *tx;
-    pointq_receiver *rx;
+    pointq_sender *tx = NULL;
+    pointq_receiver *rx = NULL;
     assert_int_equal(pointq_new(2, &tx, &rx), ACHAN_OK);
     point a = {1, 2}, b = {3, 4}, out;
     assert_int_equal(pointq_try_send(tx, &a), ACHAN_OK);
@@ -40,8 +40,8 @@ static void typed_mpsc_round_trip(void **state) {
 
 static void typed_oneshot_round_trip(void **state) {
     (void)state;
-    reply_sender *tx;
-    reply_receiver *rx;
+    reply_sender *tx = NULL;
+    reply_receiver *rx = NULL;
     double v = 2.5, out = 0;
     assert_int_equal(reply_new(&tx, &rx), ACHAN_OK);
     assert_false(reply_sender_is_closed(tx));
@@ -54,8 +54,8 @@ static void typed_oneshot_round_trip(void **state) {
 
 static void typed_watch_round_trip(void **state) {
     (void)state;
-    config_sender *tx;
-    config_receiver *rx;
+    config_sender *tx = NULL;
+    config_receiver *rx = NULL;
     point init = {0, 0}, next = {7, 8}, out;
     assert_int_equal(config_new(&init, &tx, &rx), ACHAN_OK);
     assert_int_equal(config_has_changed(rx), ACHAN_EMPTY);
@@ -71,8 +71,8 @@ static void typed_watch_round_trip(void **state) {
 
 static void typed_broadcast_round_trip(void **state) {
     (void)state;
-    events_sender *tx;
-    events_receiver *rx;
+    events_sender *tx = NULL;
+    events_receiver *rx = NULL;
     assert_int_equal(events_new(4, &tx, &rx), ACHAN_OK);
     events_receiver *rx2 = events_subscribe(tx);
     long v = 42, out = 0;
