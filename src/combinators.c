@@ -722,7 +722,7 @@ achan_status achan_stream_merge(achan_stream *const *ins, size_t n, achan_stream
 
 /* The chunk's fields are reached by offset and written with memcpy: the
  * caller's item need not be aligned (it may sit inside a zip pair). */
-#define CHUNK_ITEMS(item) ((unsigned char *)(item) + offsetof(achan_chunk, items))
+#define CHUNK_ITEMS(item) ((unsigned char *)(item) + ACHAN_CHUNK_OFFSET)
 
 static void chunk_set_count(void *item, size_t count) {
     memcpy(item, &count, sizeof count);
@@ -731,7 +731,7 @@ static void chunk_set_count(void *item, size_t count) {
 /* The chunk item size for max items of in_size bytes, or SIZE_MAX. */
 static size_t chunk_size(size_t max, size_t in_size) {
     size_t items = achan__mul_size(max, in_size);
-    return achan__size_add(offsetof(achan_chunk, items), items);
+    return achan__size_add(ACHAN_CHUNK_OFFSET, items);
 }
 
 typedef struct chunks_stream {

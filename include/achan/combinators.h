@@ -123,15 +123,25 @@ ACHAN_API achan_status achan_stream_zip(achan_stream *a, achan_stream *b, achan_
 ACHAN_API achan_status achan_stream_merge(achan_stream *const *ins, size_t n,
                                           achan_stream **out);
 
-/* Chunks. A chunk item has this layout (item_size =
- * ACHAN_CHUNK_SIZE(max, in_size)): a size_t count, then `max` input items, of
- * which the first `count` are filled. ACHAN_CHUNK_ITEM gives the i-th. */
+/* The largest fundamental alignment, in C and in C++. */
+#ifdef __cplusplus
+#define ACHAN_MAX_ALIGN alignof(max_align_t)
+#else
+#define ACHAN_MAX_ALIGN _Alignof(max_align_t)
+#endif
+
+/* Chunks. A chunk item (item_size = ACHAN_CHUNK_SIZE(max, in_size)) is an
+ * achan_chunk header holding the count, then, from offset
+ * ACHAN_CHUNK_OFFSET, room for `max` input items of which the first `count`
+ * are filled. ACHAN_CHUNK_ITEM gives the i-th. Receive chunks into memory
+ * aligned to ACHAN_MAX_ALIGN (malloc's, or an _Alignas(max_align_t) buffer). */
 typedef struct achan_chunk {
     size_t count;
-    _Alignas(max_align_t) unsigned char items[];
 } achan_chunk;
-#define ACHAN_CHUNK_SIZE(max, in_size) (sizeof(achan_chunk) + (size_t)(max) * (size_t)(in_size))
-#define ACHAN_CHUNK_ITEM(chunk, i, in_size) ((void *)((chunk)->items + (size_t)(i) * (in_size)))
+#define ACHAN_CHUNK_OFFSET ((size_t)ACHAN_MAX_ALIGN > sizeof(achan_chunk) ? (size_t)ACHAN_MAX_ALIGN : sizeof(achan_chunk))
+#define ACHAN_CHUNK_SIZE(max, in_size) (ACHAN_CHUNK_OFFSET + (size_t)(max) * (size_t)(in_size))
+#define ACHAN_CHUNK_ITEM(chunk, i, in_size)                                                        \
+    ((void *)((unsigned char *)(chunk) + ACHAN_CHUNK_OFFSET + (size_t)(i) * (size_t)(in_size)))
 
 /* Whatever is ready now, up to max items, as one chunk (never waits to fill
  * it; PENDING only when nothing is ready). An mpsc receiver input is drained
@@ -167,7 +177,7 @@ ACHAN_API achan_status achan_stream_peek(achan_stream *peekable, achan_context *
 
 /* Items numbered from 0: item = a uint64_t index, then the input item at
  * offset ACHAN_ENUMERATE_OFFSET. */
-#define ACHAN_ENUMERATE_OFFSET _Alignof(max_align_t)
+#define ACHAN_ENUMERATE_OFFSET ((size_t)ACHAN_MAX_ALIGN)
 ACHAN_API achan_status achan_stream_enumerate(achan_stream *in, achan_stream **out);
 
 /* A stateful map: state (state_size bytes, copied from init) is passed to fn
