@@ -36,7 +36,7 @@ if(TARGET achan_uv)
 endif()
 
 # CMake package: achanConfig.cmake finds the dependencies, then includes
-# achanTargets.cmake, which defines achan::achan (and achan::achan_uv later).
+# achanTargets.cmake, which defines achan::achan (and achan::uv when built).
 install(EXPORT achanTargets NAMESPACE achan:: DESTINATION "${ACHAN_INSTALL_CMAKEDIR}")
 
 # What achanConfig.cmake must provide before the targets: a static library
@@ -46,6 +46,11 @@ if(ACHAN_ATOMICS STREQUAL "libatomic_ops" AND NOT BUILD_SHARED_LIBS)
     set(ACHAN_CONFIG_NEEDS_ATOMIC_OPS ON)
 else()
     set(ACHAN_CONFIG_NEEDS_ATOMIC_OPS OFF)
+endif()
+if(TARGET achan_uv)
+    set(ACHAN_CONFIG_HAS_UV ON)
+else()
+    set(ACHAN_CONFIG_HAS_UV OFF)
 endif()
 if(BUILD_SHARED_LIBS)
     set(ACHAN_CONFIG_SHARED ON)
@@ -101,3 +106,7 @@ else()
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/achan.pc.in" "${achan_BINARY_DIR}/achan.pc" @ONLY)
 install(FILES "${achan_BINARY_DIR}/achan.pc" DESTINATION "${achan_pc_dir}")
+if(TARGET achan_uv)
+    configure_file("${CMAKE_CURRENT_LIST_DIR}/achan_uv.pc.in" "${achan_BINARY_DIR}/achan_uv.pc" @ONLY)
+    install(FILES "${achan_BINARY_DIR}/achan_uv.pc" DESTINATION "${achan_pc_dir}")
+endif()
