@@ -597,10 +597,19 @@ static bool no_more_sends(const achan__mpsc_chan *c) {
     return rx_gone(c, RX_CLOSED) && achan__size_load_acquire(&c->grants_out) == 0;
 }
 
+static bool head_ready(const achan__mpsc_chan *c) {
+    return bounded(c) ? achan__ring_head_ready(&c->q.ring) : achan__seglist_head_ready(&c->q.list);
+}
+
 /* Pops, and when nothing can be popped decides between waiting and ended:
- * returns OK, EMPTY (still open), BUSY (an item is being written) or CLOSED. */
-static achan_status recv_step(achan__mpsc_chan *c, void *item, bool *busy) {
+ * returns OK, EMPTY (still open) or CLOSED; *busy tells an EMPTY that is an
+ * item still being written. A receiver that only waits (not try_recv) does
+ * not need *busy: with `peek` it first looks at the head slot alone, and
+ * touches the producers' state only when the channel may have ended. */
+static achan_status recv_step(achan__mpsc_chan *c, void *item, bool peek, bool *busy) {
     *busy = false;
+    if (peek && !head_ready(c) && !no_more_sends(c))
+        return ACHAN_EMPTY;
     achan__pop_result r = pop(c, item);
     if (r == ACHAN__POP_EMPTY && no_more_sends(c)) {
         /* Pop again: an item sent just before the condition became true
@@ -628,7 +637,7 @@ achan_status achan_mpsc_try_recv(achan_mpsc_receiver *rx, void *item) {
     achan__backoff b = ACHAN__BACKOFF_INIT;
     /* A busy slot belongs to a send in progress; another send may already
      * have completed behind it, so wait for it rather than report EMPTY. */
-    while ((st = recv_step(c, item, &busy)) == ACHAN_EMPTY && busy) {
+    while ((st = recv_step(c, item, false, &busy)) == ACHAN_EMPTY && busy) {
         if (!achan__backoff_snooze(&b))
             sched_yield();
     }
@@ -649,13 +658,13 @@ achan_status achan_mpsc_poll_recv(achan_mpsc_receiver *rx, achan_context *cx, vo
         return ACHAN_PENDING;
     achan__mpsc_chan *c = CHAN_OF(rx);
     bool busy;
-    achan_status st = recv_step(c, item, &busy);
+    achan_status st = recv_step(c, item, true, &busy);
     if (st == ACHAN_EMPTY) {
         /* Register, then look again: a send that completes after this look
          * sees our waker (waker_cell.h). A busy slot's producer notifies when
          * it publishes, so PENDING is right for it too. */
         achan__waker_cell_register(&c->rx_waker, cx->waker);
-        st = recv_step(c, item, &busy);
+        st = recv_step(c, item, true, &busy);
         if (st == ACHAN_EMPTY)
             return ACHAN_PENDING;
     }
@@ -707,7 +716,8 @@ achan_status achan_mpsc_recv_blocking(achan_mpsc_receiver *rx, void *item, int64
     achan_status st;
     achan__backoff b = ACHAN__BACKOFF_INIT;
     for (;;) {
-        st = recv_step(c, item, &busy);
+        /* With timeout 0 this is a try_recv: exact, so never spuriously empty. */
+        st = recv_step(c, item, timeout_ns != 0, &busy);
         if (st != ACHAN_EMPTY)
             break;
         if (timeout_ns == 0 && !busy)

@@ -144,6 +144,12 @@ achan__pop_result achan__ring_pop(achan__ring *r, void *item) {
     return ACHAN__POP_OK;
 }
 
+bool achan__ring_head_ready(const achan__ring *r) {
+    /* Relaxed: a peek; the pop that follows loads the stamp with acquire. */
+    size_t head = achan__size_load_relaxed(&r->head);
+    return achan__size_load_relaxed(&slot_at(r, head & r->index_mask)->stamp) == head + 1;
+}
+
 size_t achan__ring_len(const achan__ring *r) {
     /* Head first: tail only grows, so tail - head cannot go negative. */
     size_t head = achan__size_load_acquire(&r->head);

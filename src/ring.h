@@ -62,6 +62,11 @@ achan_status achan__ring_try_push(achan__ring *r, const void *item, bool granted
 /* Consumer: copies the oldest item into item. */
 achan__pop_result achan__ring_pop(achan__ring *r, void *item);
 
+/* Consumer: whether the oldest item is ready to pop. Reads only the head
+ * slot's stamp, not tail, so a receiver waiting on an empty ring does not
+ * pull the producers' hot cache line across with every look. */
+bool achan__ring_head_ready(const achan__ring *r);
+
 /* Items buffered or being written: a snapshot, at most cap. */
 size_t achan__ring_len(const achan__ring *r);
 

@@ -278,6 +278,16 @@ achan__pop_result achan__seglist_pop(achan__seglist *l, void *item) {
     return ACHAN__POP_OK;
 }
 
+bool achan__seglist_head_ready(const achan__seglist *l) {
+    /* Relaxed: only the consumer writes head. */
+    size_t head = achan__size_load_relaxed(&l->head);
+    achan__segment *s = l->head_seg;
+    if (head == s->start + l->seg_slots)
+        return true; /* At a segment's end: let pop look at the next one. */
+    /* Relaxed: a peek; pop loads the stamp again with acquire. */
+    return achan__size_load_relaxed(&seg_slot_at(l, s, head - s->start)->ready) != 0;
+}
+
 size_t achan__seglist_len(const achan__seglist *l) {
     size_t head = achan__size_load_acquire(&l->head);
     size_t tail = achan__size_load_acquire(&l->tail) >> 1;

@@ -48,6 +48,10 @@ achan_status achan__seglist_push(achan__seglist *l, const void *item);
 /* Consumer: copies the oldest item out. */
 achan__pop_result achan__seglist_pop(achan__seglist *l, void *item);
 
+/* Consumer: whether the oldest item may be ready (false only when it is
+ * surely not), reading no producer state: see achan__ring_head_ready. */
+bool achan__seglist_head_ready(const achan__seglist *l);
+
 /* Items buffered or being written (a snapshot). */
 size_t achan__seglist_len(const achan__seglist *l);
 
