@@ -15,6 +15,7 @@ PACKAGES=(
     libclang-rt-14-dev  # clang's sanitizer runtimes
     libcmocka-dev     # the test framework
     libatomic-ops-dev # the alternative atomics backend
+    libuv1-dev        # the optional libuv adapter (achan::uv), so CI builds and tests it
     clang-tidy        # `scripts/test.sh lint`
     cppcheck          # `scripts/test.sh lint`
 )
