@@ -26,6 +26,8 @@
  *   write_lock  serialises writers among themselves only.
  *
  * The state word: version (steps of 2) | CLOSED (bit 0, the sender is gone).
+ * Only writers (under write_lock) and the sender's drop (which takes it too)
+ * write it, so they do so with a plain load and a release store.
  * A write that counts as a change bumps the version inside the seq window,
  * so a reader's (value, version) pair is consistent: borrow_and_update marks
  * seen exactly the version of the value it copied. Each receiver keeps the
@@ -35,7 +37,7 @@
  * finds nothing new links the node (under the waitlist mutex), sets the
  * receiver's `queued` flag and the channel's `rx_waiting` flag, unlocks,
  * issues a seq_cst fence and re-checks the state. A writer bumps the version
- * (acq_rel), issues a seq_cst fence and reads rx_waiting: only when it is set
+ * (release), issues a seq_cst fence and reads rx_waiting: only when it is set
  * does it take the lock, unlink every waiter queued at that moment, and wake
  * them after unlocking. The two fences make it impossible for both sides to
  * miss each other (the Dekker pattern of mpsc.c). Whoever unlinks a node
@@ -136,9 +138,13 @@ static void publish(achan__watch_chan *c, bool bump) {
         achan__size_store_release(&c->data[i], w);
     }
     if (bump) {
-        /* acq_rel: a receiver that sees the new version (acquire) then sees
-         * seq >= s+1, so its borrow gets this value or a later one. */
-        achan__size_fetch_add_acq_rel(&c->state, VERSION_STEP);
+        /* A load and a store, not a read-modify-write: every write of state
+         * (here and the sender's drop) holds write_lock. Release: a receiver
+         * that sees the new version (acquire) then sees seq >= s+1, so its
+         * borrow gets this value or a later one. Relaxed load: our own lock
+         * ordered the last store to state before it. */
+        size_t st = achan__size_load_relaxed(&c->state);
+        achan__size_store_release(&c->state, st + VERSION_STEP);
     }
     /* Release: pairs with a reader's acquire load of seq; the words above
      * are visible to a reader that sees s+2. */
@@ -465,8 +471,12 @@ void achan_watch_sender_drop(achan_watch_sender *tx) {
     if (!tx)
         return;
     achan__watch_chan *c = chan_of_tx(tx);
-    /* acq_rel: receivers that see CLOSED (acquire) see every value sent. */
-    achan__size_fetch_or_acq_rel(&c->state, STATE_CLOSED);
+    /* Under write_lock, as every write of state (see publish). Release:
+     * receivers that see CLOSED (acquire) see every value sent. */
+    pthread_mutex_lock(&c->write_lock);
+    size_t st = achan__size_load_relaxed(&c->state);
+    achan__size_store_release(&c->state, st | STATE_CLOSED);
+    pthread_mutex_unlock(&c->write_lock);
     notify_receivers(c);
     achan__waker_cell_clear(&c->tx_waker);
     chan_release(c);
