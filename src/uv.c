@@ -17,6 +17,7 @@
  * callbacks, on the loop thread; a stop requested from inside a callback
  * (on_item) only marks the task, and the poll loop finishes it on return.
  */
+#define _POSIX_C_SOURCE 200809L /* libuv's header needs POSIX types (pthread_rwlock_t). */
 #include "achan/uv.h"
 
 #include <pthread.h>

@@ -30,6 +30,9 @@
  *
  * Thread-safety: start, stop and spawn on the loop's thread; the wakers that
  * reach the loop from any thread.
+ *
+ * libuv's own header needs POSIX declarations: in a strict -std=c11 build,
+ * define _POSIX_C_SOURCE 200809L (or _GNU_SOURCE) before including this one.
  */
 #ifndef ACHAN_UV_H
 #define ACHAN_UV_H
