@@ -15,6 +15,9 @@
 #   packaging  a shared build (exports only achan_*, SONAME, examples against
 #              it) and tests/consumers/run.sh (installed, vendored and
 #              single-header consumers)
+#   docs       the API reference (Doxygen over include/achan; any warning,
+#              an undocumented public symbol among them, fails) and the
+#              `docs` tests (docs/guide.md quotes the examples exactly)
 #
 #   scripts/test.sh                 all of them
 #   scripts/test.sh gcc tsan        some of them
@@ -25,7 +28,7 @@ ROOT=$(pwd)
 BUILD_ROOT=${BUILD_ROOT:-$ROOT/build-test}
 JOBS=${JOBS:-2}
 CONFIGS=("$@")
-[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(gcc clang asan tsan aops condvar c17 lint packaging)
+[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(gcc clang asan tsan aops condvar c17 lint packaging docs)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -119,6 +122,18 @@ run_packaging() {
     JOBS=$JOBS tests/consumers/run.sh
 }
 
+# docs: the `docs` target (Doxygen; its Doxyfile fails on any warning) and
+# the tests labelled docs. Nothing is compiled.
+run_docs() {
+    local dir=$BUILD_ROOT/docs
+    configure docs gcc -DACHAN_BUILD_DOCS=ON -DACHAN_BUILD_EXAMPLES=OFF -DACHAN_BUILD_BENCH=OFF
+    echo "=== [docs] build the API reference"
+    cmake --build "$dir" --target docs
+    echo "=== [docs] reference in $dir/docs/html/index.html"
+    echo "=== [docs] test -L docs"
+    ctest --test-dir "$dir" --output-on-failure -L docs
+}
+
 start=$SECONDS
 times=()
 for c in "${CONFIGS[@]}"; do
@@ -138,6 +153,7 @@ for c in "${CONFIGS[@]}"; do
         ;;
     lint) run_lint ;;
     packaging) run_packaging ;;
+    docs) run_docs ;;
     *)
         echo "unknown configuration: $c" >&2
         exit 2
