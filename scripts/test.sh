@@ -114,8 +114,12 @@ run_packaging() {
     local dir=$BUILD_ROOT/packaging-shared
     configure packaging-shared gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_SHARED_LIBS=ON \
         -DACHAN_BUILD_BENCH=OFF
-    echo "=== [packaging-shared] build"
-    cmake --build "$dir" -j "$JOBS" --target achan hello pipeline consumer_single_header
+    # Every example the label runs (each test is example_<program>).
+    local examples
+    examples=$(ctest --test-dir "$dir" -N -L example | sed -n 's/^ *Test *#[0-9]*: example_\([^ ]*\)$/\1/p')
+    echo "=== [packaging-shared] build achan consumer_single_header" $examples
+    # shellcheck disable=SC2086
+    cmake --build "$dir" -j "$JOBS" --target achan consumer_single_header $examples
     echo "=== [packaging-shared] test -L 'packaging|example'"
     ctest --test-dir "$dir" --output-on-failure -j "$JOBS" -L 'packaging|example'
     echo "=== [packaging] tests/consumers/run.sh"
