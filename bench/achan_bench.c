@@ -64,12 +64,13 @@ static double run_achan(int producers, uint64_t n) {
     achan_producer ps[8];
     pthread_t ts[8];
     uint64_t t0 = achan_monotonic_ns();
-    for (int i = 0; i < producers; i++) {
+    for (int i = 0; i < producers; i++) { /* All clones before any thread runs. */
         ps[i].tx = i == 0 ? tx : achan_mpsc_sender_clone(tx);
         ps[i].from = n / (uint64_t)producers * (uint64_t)i;
         ps[i].to = i == producers - 1 ? n : n / (uint64_t)producers * (uint64_t)(i + 1);
-        pthread_create(&ts[i], NULL, achan_produce, &ps[i]);
     }
+    for (int i = 0; i < producers; i++)
+        pthread_create(&ts[i], NULL, achan_produce, &ps[i]);
     uint64_t v, sum = 0, got = 0;
     while (achan_mpsc_recv_blocking(rx, &v, -1) == ACHAN_OK) {
         sum += v;

@@ -117,11 +117,14 @@ int main(void) {
 
     worker_args wa[WORKERS];
     pthread_t workers[WORKERS], client_thread;
+    /* Every sender is cloned before any worker starts: a worker may drop
+     * its sender as soon as it runs, and tx is worker 0's. */
     for (uint32_t i = 0; i < WORKERS; i++) {
         wa[i].tx = i == 0 ? tx : achan_mpsc_sender_clone(tx);
         wa[i].id = i;
-        pthread_create(&workers[i], NULL, worker, &wa[i]);
     }
+    for (uint32_t i = 0; i < WORKERS; i++)
+        pthread_create(&workers[i], NULL, worker, &wa[i]);
     pthread_create(&client_thread, NULL, client, &port);
 
     achan_waker w = achan_fd_waker_waker(fw);

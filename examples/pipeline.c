@@ -55,10 +55,18 @@ int main(void) {
     producer ps[PRODUCERS];
     pthread_t threads[PRODUCERS];
     uint64_t t0 = achan_monotonic_ns();
+    /* Clone every sender before starting any producer: a producer drops its
+     * sender when done, and tx is producer 0's. */
     for (uint32_t i = 0; i < PRODUCERS; i++) {
         ps[i].tx = i == 0 ? tx : achan_mpsc_sender_clone(tx);
         ps[i].id = i;
-        if (!ps[i].tx || pthread_create(&threads[i], NULL, produce, &ps[i]) != 0) {
+        if (!ps[i].tx) {
+            fprintf(stderr, "out of memory\n");
+            return 1;
+        }
+    }
+    for (uint32_t i = 0; i < PRODUCERS; i++) {
+        if (pthread_create(&threads[i], NULL, produce, &ps[i]) != 0) {
             fprintf(stderr, "could not start producer %u\n", i);
             return 1;
         }

@@ -132,11 +132,12 @@ int main(void) {
     pthread_t producers[PRODUCERS], service;
     producer_args pa[PRODUCERS];
     pthread_create(&service, NULL, serve, req_rx);
-    for (int i = 0; i < PRODUCERS; i++) {
+    for (int i = 0; i < PRODUCERS; i++) { /* All clones before any thread runs. */
         pa[i].jobs = i == 0 ? jobs_tx : achan_mpsc_sender_clone(jobs_tx);
         pa[i].first = 1 + i * JOBS_EACH;
-        pthread_create(&producers[i], NULL, produce, &pa[i]);
     }
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_create(&producers[i], NULL, produce, &pa[i]);
 
     uint64_t t0 = achan_monotonic_ns();
     achan_status st = achan_executor_run(ex, 10LL * 1000 * 1000 * 1000);

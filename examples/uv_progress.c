@@ -118,10 +118,10 @@ int main(void) {
 
     worker_args wa[WORKERS];
     pthread_t threads[WORKERS];
-    for (int i = 0; i < WORKERS; i++) {
+    for (int i = 0; i < WORKERS; i++) /* All clones before any worker runs. */
         wa[i] = (worker_args){i, i == 0 ? rtx : achan_mpsc_sender_clone(rtx), ptx};
+    for (int i = 0; i < WORKERS; i++)
         pthread_create(&threads[i], NULL, worker, &wa[i]);
-    }
     uv_run(loop, UV_RUN_DEFAULT); /* Until both streams ended. */
     for (int i = 0; i < WORKERS; i++)
         pthread_join(threads[i], NULL);

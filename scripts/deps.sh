@@ -18,6 +18,7 @@ PACKAGES=(
     libuv1-dev        # the optional libuv adapter (achan::uv), so CI builds and tests it
     clang-tidy        # `scripts/test.sh lint`
     cppcheck          # `scripts/test.sh lint`
+    doxygen           # `scripts/test.sh docs`: the API reference (-DACHAN_BUILD_DOCS=ON)
 )
 
 if [ "${1:-}" = "--print" ]; then

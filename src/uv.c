@@ -17,7 +17,9 @@
  * callbacks, on the loop thread; a stop requested from inside a callback
  * (on_item) only marks the task, and the poll loop finishes it on return.
  */
-#define _POSIX_C_SOURCE 200809L /* libuv's header needs POSIX types (pthread_rwlock_t). */
+/* libuv's headers use POSIX types (pthread_rwlock_t) that a strict -std=c11
+ * or c17 build declares only on request. */
+#define _POSIX_C_SOURCE 200809L
 #include "achan/uv.h"
 
 #include <pthread.h>

@@ -66,10 +66,10 @@ static void loop_receives_every_message(void **state) {
                      ACHAN_OK);
     producer ps[PRODUCERS];
     pthread_t ts[PRODUCERS];
-    for (uint64_t i = 0; i < PRODUCERS; i++) {
+    for (uint64_t i = 0; i < PRODUCERS; i++) /* All clones before any thread runs. */
         ps[i] = (producer){i == 0 ? tx : achan_mpsc_sender_clone(tx), i, per};
+    for (uint64_t i = 0; i < PRODUCERS; i++)
         assert_int_equal(pthread_create(&ts[i], NULL, produce, &ps[i]), 0);
-    }
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* Returns once the stream ended. */
     for (int i = 0; i < PRODUCERS; i++)
         pthread_join(ts[i], NULL);

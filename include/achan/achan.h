@@ -1,4 +1,6 @@
-/* achan/achan.h - umbrella header: every public achan header.
+/**
+ * @file
+ * @brief achan/achan.h - umbrella header: every public achan header.
  *
  * achan is a C11 library of asynchronous channels (mpsc, oneshot, watch,
  * broadcast) whose receivers are streams, driven by wakers. Start with

@@ -1,4 +1,6 @@
-/* achan/block.h - the thread parker: blocking waits with timeouts.
+/**
+ * @file
+ * @brief achan/block.h - the thread parker: blocking waits with timeouts.
  *
  * Every `_blocking` function of achan waits through the calling thread's
  * parker: it polls with a waker that unparks the thread, spins briefly (so a
@@ -32,28 +34,35 @@
 extern "C" {
 #endif
 
-/* Writes to *out a waker that unparks the calling thread; drop it when done.
- * ACHAN_INVALID if out is NULL, ACHAN_NOMEM if the thread's parker could not
- * be allocated (the first call on each thread allocates it). */
+/**
+ * Writes to *out a waker that unparks the calling thread; drop it when done.
+ * ACHAN_OK; ACHAN_INVALID if out is NULL, ACHAN_NOMEM if the thread's parker
+ * could not be allocated (the first call on each thread allocates it).
+ */
 ACHAN_API achan_status achan_thread_waker(achan_waker *out);
 
-/* Parks the calling thread until its waker is woken or timeout_ns passes.
+/**
+ * Parks the calling thread until its waker is woken or timeout_ns passes.
  * A wake that arrived since the last park makes this return at once (the
  * wake is remembered, like Rust's thread::park token). Returns ACHAN_OK after
  * a wake, ACHAN_TIMEOUT when the time ran out, ACHAN_NOMEM as above. May
- * return ACHAN_OK spuriously; callers re-check their condition. */
+ * return ACHAN_OK spuriously; callers re-check their condition.
+ */
 ACHAN_API achan_status achan_thread_park(int64_t timeout_ns);
 
-/* The monotonic clock, in nanoseconds, as used by every timeout. */
+/** The monotonic clock, in nanoseconds, as used by every timeout. */
 ACHAN_API uint64_t achan_monotonic_ns(void);
 
-/* Polls f on the calling thread until it completes or timeout_ns passes.
+/**
+ * Polls f on the calling thread until it completes or timeout_ns passes.
  * Returns the future's final status (its output written to *out), or
  * ACHAN_TIMEOUT (the future is left as it is, and may be polled again or
- * dropped), ACHAN_INVALID for a NULL f, ACHAN_NOMEM as above. */
+ * dropped), ACHAN_INVALID for a NULL f (or a NULL out while f's output_size
+ * is not 0), ACHAN_NOMEM as above. f stays the caller's: drop it afterwards.
+ */
 ACHAN_API achan_status achan_block_on(achan_future *f, void *out, int64_t timeout_ns);
 
-/* "futex" or "condvar": the parker this library was built with. */
+/** "futex" or "condvar": the parker this library was built with. */
 ACHAN_API const char *achan_parker_backend(void);
 
 #ifdef __cplusplus

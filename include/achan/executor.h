@@ -1,4 +1,6 @@
-/* achan/executor.h - a small single-threaded executor with timers.
+/**
+ * @file
+ * @brief achan/executor.h - a small single-threaded executor with timers.
  *
  * For tests, examples and simple programs (not a runtime to compete with
  * libuv or Tokio): spawn futures, run them on the calling thread until they
@@ -32,50 +34,70 @@
 extern "C" {
 #endif
 
+/** An executor; created with achan_executor_new, released with achan_executor_drop. */
 typedef struct achan_executor achan_executor;
 
-/* Called on the executor's thread when a task's future completes, with its
+/**
+ * Called on the executor's thread when a task's future completes, with its
  * final status and output (output_size bytes; NULL when 0), or with
- * ACHAN_CLOSED and a NULL output when the executor is dropped first. */
+ * ACHAN_CLOSED and a NULL output when the executor is dropped first.
+ */
 typedef void (*achan_task_done_fn)(achan_status st, void *output, void *user);
 
+/**
+ * Creates an executor with no task in *out: ACHAN_OK, ACHAN_INVALID (NULL
+ * out), ACHAN_NOMEM.
+ */
 ACHAN_API achan_status achan_executor_new(achan_executor **out);
 
-/* Polls per task turn before the task is made to yield; 0 disables the
- * budget. Default 128. */
+/**
+ * Polls per task turn before the task is made to yield (the cooperative
+ * budget, achan_coop_proceed); 0 disables the budget. Default 128. NULL is
+ * ignored.
+ */
 ACHAN_API void achan_executor_set_budget(achan_executor *ex, unsigned polls);
 
-/* Adds f (taking ownership) as a task, ready to run; done (may be NULL) gets
+/**
+ * Adds f (taking ownership) as a task, ready to run; done (may be NULL) gets
  * its result. ACHAN_INVALID (also from a done callback run by
- * achan_executor_drop), ACHAN_NOMEM (f not taken). Tasks may spawn. */
+ * achan_executor_drop), ACHAN_NOMEM (f not taken). Tasks may spawn.
+ */
 ACHAN_API achan_status achan_executor_spawn(achan_executor *ex, achan_future *f,
                                             achan_task_done_fn done, void *user);
 
-/* Runs tasks until every task completed (ACHAN_OK) or timeout_ns passed
+/**
+ * Runs tasks until every task completed (ACHAN_OK) or timeout_ns passed
  * (ACHAN_TIMEOUT; 0 runs one turn), sleeping while none is ready until a
  * wake or the next timer deadline. ACHAN_INVALID for a NULL or already
  * running executor, ACHAN_NOMEM if the thread's parker could not be
- * allocated. */
+ * allocated.
+ */
 ACHAN_API achan_status achan_executor_run(achan_executor *ex, int64_t timeout_ns);
 
-/* Runs ready tasks and due timers until none is ready, without sleeping.
+/**
+ * Runs ready tasks and due timers until none is ready, without sleeping.
  * Returns the number of tasks still alive. A task that always wakes itself
  * (one that keeps yielding to the budget over an endless ready stream) is
  * always ready, so this does not return while it lives: use run with a
- * timeout for such tasks. */
+ * timeout for such tasks.
+ */
 ACHAN_API size_t achan_executor_run_until_idle(achan_executor *ex);
 
-/* The executor's timer (its heap), for arming entries outside a task, on
- * the executor's thread. Disarm them before dropping the executor. */
+/**
+ * The executor's timer (its heap), for arming entries outside a task, on
+ * the executor's thread. Disarm them before dropping the executor.
+ */
 ACHAN_API achan_timer *achan_executor_timer(achan_executor *ex);
 
-/* Tasks alive (spawned, not yet completed). */
+/** Tasks alive (spawned, not yet completed). */
 ACHAN_API size_t achan_executor_tasks(const achan_executor *ex);
 
-/* Drops every remaining task (their done callbacks get ACHAN_CLOSED) and
+/**
+ * Drops every remaining task (their done callbacks get ACHAN_CLOSED) and
  * the executor. Wakers of its tasks may outlive it: waking them then does
  * nothing, and the last one frees what remains. NULL is ignored, and so is
- * a call from inside run. */
+ * a call from inside run.
+ */
 ACHAN_API void achan_executor_drop(achan_executor *ex);
 
 #ifdef __cplusplus

@@ -1,4 +1,6 @@
-/* achan/fd.h - a waker that makes a file descriptor readable.
+/**
+ * @file
+ * @brief achan/fd.h - a waker that makes a file descriptor readable.
  *
  * Lets any readiness loop (poll, epoll, kqueue, io_uring, select) drive achan
  * streams without a thread per channel: poll your streams with this waker,
@@ -39,26 +41,34 @@
 extern "C" {
 #endif
 
+/** An fd waker; created with achan_fd_waker_new, released with achan_fd_waker_drop. */
 typedef struct achan_fd_waker achan_fd_waker;
 
-/* ACHAN_INVALID (NULL out), ACHAN_NOMEM (no memory or no descriptor left). */
+/**
+ * Creates an fd waker in *out (an eventfd on Linux, a pipe elsewhere):
+ * ACHAN_OK, ACHAN_INVALID (NULL out), ACHAN_NOMEM (no memory or no
+ * descriptor left). The descriptors are non-blocking and close-on-exec.
+ */
 ACHAN_API achan_status achan_fd_waker_new(achan_fd_waker **out);
+/** As achan_fd_waker_new, but always with a pipe. */
 ACHAN_API achan_status achan_fd_waker_new_pipe(achan_fd_waker **out);
 
-/* The descriptor to wait on for readability (-1 for NULL). */
+/** The descriptor to wait on for readability (-1 for NULL). */
 ACHAN_API int achan_fd_waker_fd(const achan_fd_waker *fw);
 
-/* A new waker (drop it when done) that makes the fd readable. */
+/** A new waker (drop it when done) that makes the fd readable. fw must not be NULL. */
 ACHAN_API achan_waker achan_fd_waker_waker(achan_fd_waker *fw);
 
-/* Consumes every pending wake: the fd is not readable afterwards until the
- * next wake. Call before polling the streams. */
+/**
+ * Consumes every pending wake: the fd is not readable afterwards until the
+ * next wake. Call before polling the streams.
+ */
 ACHAN_API void achan_fd_waker_clear(achan_fd_waker *fw);
 
-/* "eventfd" or "pipe". */
+/** "eventfd" or "pipe" ("pipe" for NULL). */
 ACHAN_API const char *achan_fd_waker_backend(const achan_fd_waker *fw);
 
-/* Releases the creator's reference. NULL is ignored. */
+/** Releases the creator's reference. NULL is ignored. */
 ACHAN_API void achan_fd_waker_drop(achan_fd_waker *fw);
 
 #ifdef __cplusplus

@@ -1,4 +1,6 @@
-/* achan/timer.h - the timer abstraction behind time-based adapters.
+/**
+ * @file
+ * @brief achan/timer.h - the timer abstraction behind time-based adapters.
  *
  * Adapters that need time (achan_stream_timeout, achan_stream_throttle,
  * achan_sleep) take their clock and wake-ups from achan_timer_current(): the
@@ -6,13 +8,13 @@
  * in a thread-local runtime context), so the same stream works wherever it is
  * driven:
  *
- *   driven by                          achan_timer_current()
- *   ---------------------------------  ----------------------------------------
- *   achan_executor_run                 the executor's timer heap
- *   achan_stream_next_blocking,        the calling thread: its parker sleeps
- *   achan_block_on, other _blocking    until the earliest armed deadline
- *   achan_uv_* (uv.h)                  a uv_timer_t on the loop
- *   anything else                      achan's shared timer thread
+ *     driven by                          achan_timer_current()
+ *     ---------------------------------  ----------------------------------------
+ *     achan_executor_run                 the executor's timer heap
+ *     achan_stream_next_blocking,        the calling thread: its parker sleeps
+ *     achan_block_on, other _blocking    until the earliest armed deadline
+ *     achan_uv_* (uv.h)                  a uv_timer_t on the loop
+ *     anything else                      achan's shared timer thread
  *
  * Code that drives polls itself (an executor, an event-loop adapter) makes
  * its timer current around them with achan_timer_set_current. A blocking
@@ -42,65 +44,83 @@
 extern "C" {
 #endif
 
+/** A timer: a clock and a way to be woken at a deadline (see above). */
 typedef struct achan_timer achan_timer;
+/** Storage for one pending wake-up (see struct achan_timer_entry). */
 typedef struct achan_timer_entry achan_timer_entry;
 
+/** A timer's functions: implement them to drive time from your own loop. */
 typedef struct achan_timer_vtbl {
-    /* The timer's clock, in nanoseconds (monotonic). */
+    /** The timer's clock, in nanoseconds (monotonic). */
     uint64_t (*now)(achan_timer *t);
-    /* Wake (a clone of) *w at or after deadline. ACHAN_OK or ACHAN_NOMEM. */
+    /** Wake (a clone of) *w at or after deadline. ACHAN_OK or ACHAN_NOMEM. */
     achan_status (*arm)(achan_timer *t, achan_timer_entry *e, uint64_t deadline,
                         const achan_waker *w);
-    /* Cancel e if armed, releasing its waker; nothing if it already fired. */
+    /** Cancel e if armed, releasing its waker; nothing if it already fired. */
     void (*disarm)(achan_timer *t, achan_timer_entry *e);
 } achan_timer_vtbl;
 
+/** The timer header: the first member of every timer object. */
 struct achan_timer {
-    const achan_timer_vtbl *vtbl;
+    const achan_timer_vtbl *vtbl; /**< The timer's functions. */
 };
 
-/* Storage for one pending wake-up, embedded by whoever arms it. The fields
+/**
+ * Storage for one pending wake-up, embedded by whoever arms it. The fields
  * belong to the timer the entry is armed on; initialise with
  * ACHAN_TIMER_ENTRY_INIT (or achan_timer_entry_init) and touch them only
- * through the functions below. */
+ * through the functions below.
+ */
 struct achan_timer_entry {
-    achan_timer *owner;  /* Last armed on (kept once fired), NULL after disarm. */
-    uint64_t deadline;
-    achan_waker waker;
-    size_t slot;         /* Timer-private (e.g. a heap index). */
-    void *link[2];       /* Timer-private (e.g. list pointers). */
+    achan_timer *owner;  /**< Last armed on (kept once fired), NULL after disarm. */
+    uint64_t deadline;   /**< Timer-private: when to wake. */
+    achan_waker waker;   /**< Timer-private: the clone to wake. */
+    size_t slot;         /**< Timer-private (e.g. a heap index). */
+    void *link[2];       /**< Timer-private (e.g. list pointers). */
 };
+/** An unarmed entry, for initialisers: achan_timer_entry e = ACHAN_TIMER_ENTRY_INIT; */
 #define ACHAN_TIMER_ENTRY_INIT {NULL, 0, {NULL, NULL}, 0, {NULL, NULL}}
 
+/** Makes *e an unarmed entry (as ACHAN_TIMER_ENTRY_INIT). */
 static inline void achan_timer_entry_init(achan_timer_entry *e) {
     achan_timer_entry z = ACHAN_TIMER_ENTRY_INIT;
     *e = z;
 }
 
-/* The timer for polls running on this thread now (see the table above).
- * Never NULL unless the shared timer thread could not be started. */
+/**
+ * The timer for polls running on this thread now (see the table above).
+ * Never NULL unless the shared timer thread could not be started.
+ */
 ACHAN_API achan_timer *achan_timer_current(void);
 
-/* Makes t the current timer of this thread (NULL: back to the default) and
- * returns the previous one, to be restored when the polls are done. */
+/**
+ * Makes t the current timer of this thread (NULL: back to the default) and
+ * returns the previous one, to be restored when the polls are done.
+ */
 ACHAN_API achan_timer *achan_timer_set_current(achan_timer *t);
 
-/* t's clock. */
+/** t's clock (the monotonic clock for NULL). */
 ACHAN_API uint64_t achan_timer_now(achan_timer *t);
 
-/* Arms e on t for deadline with waker *w, first disarming it from another
- * timer it may be armed on. ACHAN_OK, ACHAN_NOMEM, or ACHAN_INVALID (NULL). */
+/**
+ * Arms e on t for deadline with waker *w (a clone of *w is kept; *w stays
+ * the caller's), first disarming it from another timer it may be armed on.
+ * ACHAN_OK, ACHAN_NOMEM, or ACHAN_INVALID (NULL).
+ */
 ACHAN_API achan_status achan_timer_entry_arm(achan_timer *t, achan_timer_entry *e,
                                              uint64_t deadline, const achan_waker *w);
 
-/* Disarms e from whichever timer it is armed on. NULL is ignored. */
+/** Disarms e from whichever timer it is armed on. NULL is ignored. */
 ACHAN_API void achan_timer_entry_disarm(achan_timer_entry *e);
 
-/* achan's shared timer thread (started on first use), usable from any thread.
- * NULL if the thread could not be started. */
+/**
+ * achan's shared timer thread (started on first use), usable from any thread.
+ * NULL if the thread could not be started.
+ */
 ACHAN_API achan_timer *achan_timer_shared(void);
 
-/* A timer for your own event loop (what achan's libuv adapter uses): entries
+/**
+ * A timer for your own event loop (what achan's libuv adapter uses): entries
  * armed on it go into a heap; your loop asks for the next deadline, sleeps at
  * most until then (an epoll_wait timeout, a timerfd, a uv_timer_t), and fires
  * what is due. Make it current (achan_timer_set_current) around the polls the
@@ -114,30 +134,44 @@ ACHAN_API achan_timer *achan_timer_shared(void);
  *     achan_timer_set_current(prev);
  *     uint64_t next = achan_timer_heap_next(th);   // sleep until then at most
  *     ... after waking: achan_timer_heap_fire(th, achan_monotonic_ns());
+ *
  */
 typedef struct achan_timer_heap achan_timer_heap;
 
-/* Called during an arm that made the earliest deadline earlier (so a loop can
- * shorten its sleep, e.g. restart its uv_timer_t). */
+/**
+ * Called during an arm that made the earliest deadline earlier (so a loop can
+ * shorten its sleep, e.g. restart its uv_timer_t).
+ */
 typedef void (*achan_timer_heap_earlier_fn)(achan_timer_heap *th, void *user);
 
-/* ACHAN_INVALID (NULL out), ACHAN_NOMEM. earlier may be NULL. */
+/**
+ * Creates an empty heap timer in *out: ACHAN_OK, ACHAN_INVALID (NULL out),
+ * ACHAN_NOMEM. earlier may be NULL; user is passed to it.
+ */
 ACHAN_API achan_status achan_timer_heap_new(achan_timer_heap_earlier_fn earlier, void *user,
                                             achan_timer_heap **out);
-/* The heap as an achan_timer, to make current or arm entries on. */
+/** The heap as an achan_timer, to make current or arm entries on. */
 ACHAN_API achan_timer *achan_timer_heap_timer(achan_timer_heap *th);
-/* The earliest armed deadline (monotonic ns), or UINT64_MAX when none. */
+/** The earliest armed deadline (monotonic ns), or UINT64_MAX when none. */
 ACHAN_API uint64_t achan_timer_heap_next(const achan_timer_heap *th);
-/* Wakes (and disarms) every entry due at now; returns how many. */
+/** Wakes (and disarms) every entry due at now; returns how many. */
 ACHAN_API size_t achan_timer_heap_fire(achan_timer_heap *th, uint64_t now);
-/* Disarms what is still armed (dropping its wakers) and frees th. NULL is
- * ignored. */
+/**
+ * Disarms what is still armed (dropping its wakers) and frees th. NULL is
+ * ignored.
+ */
 ACHAN_API void achan_timer_heap_drop(achan_timer_heap *th);
 
-/* A future that completes (ACHAN_OK, no output) at the deadline, on the
- * current timer of whatever polls it. *out receives it; drop it when done.
- * ACHAN_INVALID for a NULL out, ACHAN_NOMEM. */
+/**
+ * A future that completes (ACHAN_OK, no output) at the deadline (monotonic
+ * ns), on the current timer of whatever polls it. *out receives it; drop it
+ * when done. ACHAN_INVALID for a NULL out, ACHAN_NOMEM.
+ */
 ACHAN_API achan_status achan_sleep_until(uint64_t deadline_ns, achan_future **out);
+/**
+ * As achan_sleep_until, with the deadline duration_ns after this call (not
+ * after the first poll).
+ */
 ACHAN_API achan_status achan_sleep(uint64_t duration_ns, achan_future **out);
 
 #ifdef __cplusplus

@@ -1,4 +1,6 @@
-/* achan/typed.h - type-safe wrappers: a wrong item type is a compile error.
+/**
+ * @file
+ * @brief achan/typed.h - type-safe wrappers: a wrong item type is a compile error.
  *
  *     struct job { int id; double cost; };
  *     ACHAN_MPSC_TYPED(jobq, struct job)
@@ -15,9 +17,14 @@
  * forward to the untyped API with item_size = sizeof(T). Every wrapper has
  * the semantics of the achan_ function it names (see mpsc.h, oneshot.h,
  * watch.h, broadcast.h); name_send is the one that waits: send_blocking with
- * no timeout for mpsc, the plain send for the others. name_new_opts takes
- * full options (item_size is set for you); name_raw_sender / name_raw_receiver
- * give the untyped handles, for the stream combinators and the like.
+ * no timeout for mpsc, the plain send for the others. name_new_opts (mpsc,
+ * oneshot, broadcast) takes full options (item_size is set for you);
+ * name_raw_sender / name_raw_receiver give the untyped handles, for the
+ * stream combinators and the like.
+ *
+ * Every kind also gets name_stream (the receiver as an achan_stream),
+ * name_sender_drop and name_receiver_drop. Handles and ownership are those
+ * of the untyped channel; so is thread-safety.
  *
  * These wrappers touch no atomics, so they may live in the header.
  */
@@ -73,7 +80,12 @@
         return st;                                                                                 \
     }
 
-/* mpsc of T. */
+/**
+ * mpsc of T: name_new(capacity, &tx, &rx), name_new_opts, name_sender_clone,
+ * name_try_send, name_poll_send, name_send_blocking, name_send (waits without
+ * a timeout), name_try_recv, name_poll_recv, name_poll_recv_many,
+ * name_recv_blocking, name_receiver_close, name_len, name_capacity.
+ */
 #define ACHAN_MPSC_TYPED(name, T)                                                                  \
     ACHAN__TYPED_HANDLES(name, mpsc)                                                               \
     ACHAN__TYPED_NEW(name, mpsc, T)                                                                \
@@ -124,7 +136,11 @@
         return achan_mpsc_capacity(name##_raw_sender(tx));                                         \
     }
 
-/* oneshot of T. */
+/**
+ * oneshot of T: name_new(&tx, &rx), name_new_opts, name_send (consumes tx),
+ * name_sender_is_closed, name_poll_closed, name_try_recv, name_poll_recv,
+ * name_recv_blocking, name_receiver_close, name_future.
+ */
 #define ACHAN_ONESHOT_TYPED(name, T)                                                               \
     ACHAN__TYPED_HANDLES(name, oneshot)                                                            \
     ACHAN__TYPED_NEW(name, oneshot, T)                                                             \
@@ -158,7 +174,12 @@
         return achan_oneshot_receiver_future(name##_raw_receiver(rx));                             \
     }
 
-/* watch of T. */
+/**
+ * watch of T: name_new(&initial, &tx, &rx), name_send, name_send_replace,
+ * name_subscribe, name_receiver_count, name_receiver_clone, name_borrow,
+ * name_borrow_and_update, name_has_changed, name_poll_changed,
+ * name_changed_blocking.
+ */
 #define ACHAN_WATCH_TYPED(name, T)                                                                 \
     ACHAN__TYPED_HANDLES(name, watch)                                                              \
     ACHAN__TYPED_FN achan_status name##_new(const T *initial, name##_sender **tx,                    \
@@ -207,7 +228,12 @@
         return achan_watch_changed_blocking(name##_raw_receiver(rx), timeout_ns);                  \
     }
 
-/* broadcast of T. */
+/**
+ * broadcast of T: name_new(capacity, &tx, &rx), name_new_opts,
+ * name_sender_clone, name_send(tx, &v, &receivers), name_subscribe,
+ * name_resubscribe, name_receiver_count, name_try_recv, name_poll_recv,
+ * name_recv_blocking, name_len.
+ */
 #define ACHAN_BROADCAST_TYPED(name, T)                                                             \
     ACHAN__TYPED_HANDLES(name, broadcast)                                                          \
     ACHAN__TYPED_NEW(name, broadcast, T)                                                           \

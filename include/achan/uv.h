@@ -1,4 +1,6 @@
-/* achan/uv.h - drive achan streams and futures from a libuv loop.
+/**
+ * @file
+ * @brief achan/uv.h - drive achan streams and futures from a libuv loop.
  *
  * Built as a separate library, achan::uv (link it with -lachan_uv, or
  * `achan_uv` from pkg-config), only when libuv is found: the core achan
@@ -45,30 +47,43 @@
 extern "C" {
 #endif
 
+/** A stream (or future) driven by a loop; see "Lifetime" above. */
 typedef struct achan_uv_stream achan_uv_stream;
 
-/* st is ACHAN_OK (item written), or ACHAN_LAGGED / ACHAN_TIMEOUT (nothing
- * written) passed through from the stream. item is valid during the call. */
+/**
+ * Called on the loop thread for each result of the stream other than
+ * ACHAN_PENDING and ACHAN_CLOSED. st is ACHAN_OK (item written), or
+ * ACHAN_LAGGED / ACHAN_TIMEOUT (nothing written) passed through from the
+ * stream. item is valid during the call.
+ */
 typedef void (*achan_uv_item_fn)(achan_uv_stream *h, achan_status st, void *item, void *user);
-/* The stream returned ACHAN_CLOSED. The handle is finished. */
+/** Called on the loop thread when the stream returned ACHAN_CLOSED. The handle is finished. */
 typedef void (*achan_uv_end_fn)(achan_uv_stream *h, void *user);
 
-/* Polls stream on loop, calling on_item for each result and on_end at the
- * end (on_end may be NULL). Takes ownership of stream. ACHAN_INVALID (NULL
- * loop, stream, on_item or out), ACHAN_NOMEM (stream not taken). */
+/**
+ * Polls stream on loop, calling on_item for each result and on_end at the
+ * end (on_end may be NULL). Takes ownership of stream. ACHAN_OK (*out is the
+ * handle), ACHAN_INVALID (NULL loop, stream, on_item or out), ACHAN_NOMEM
+ * (stream not taken). The first poll happens from the loop, not in this call.
+ */
 ACHAN_API achan_status achan_uv_stream_start(uv_loop_t *loop, achan_stream *stream,
                                              achan_uv_item_fn on_item, achan_uv_end_fn on_end,
                                              void *user, achan_uv_stream **out);
 
-/* Stops polling and drops the stream. NULL is ignored. */
+/** Stops polling and drops the stream. NULL is ignored. */
 ACHAN_API void achan_uv_stream_stop(achan_uv_stream *h);
 
-/* Called once on the loop thread with the future's final status and output
- * (output_size bytes; NULL when 0). */
+/**
+ * Called once on the loop thread with the future's final status and output
+ * (output_size bytes; NULL when 0).
+ */
 typedef void (*achan_uv_done_fn)(achan_status st, void *output, void *user);
 
-/* Runs future f on loop (taking ownership) until it completes, then calls
- * done (may be NULL) and drops it. ACHAN_INVALID, ACHAN_NOMEM (f not taken). */
+/**
+ * Runs future f on loop (taking ownership) until it completes, then calls
+ * done (may be NULL) and drops it. ACHAN_OK, ACHAN_INVALID (NULL loop or f),
+ * ACHAN_NOMEM (f not taken).
+ */
 ACHAN_API achan_status achan_uv_spawn(uv_loop_t *loop, achan_future *f, achan_uv_done_fn done,
                                       void *user);
 

@@ -1,4 +1,6 @@
-/* achan/waker.h - wakers and poll contexts (Rust's RawWaker contract in C).
+/**
+ * @file
+ * @brief achan/waker.h - wakers and poll contexts (Rust's RawWaker contract in C).
  *
  * A waker is a (vtable, data) pair that says "poll me again". Whoever returns
  * ACHAN_PENDING first registers a clone of the context's waker, and wakes it
@@ -28,48 +30,63 @@ extern "C" {
 
 struct achan_waker;
 
+/**
+ * A waker's functions, called with its data pointer. All four must be
+ * thread-safe (see above).
+ */
 typedef struct achan_waker_vtbl {
-    struct achan_waker (*clone)(const void *data); /* A new, independent waker. */
-    void (*wake)(void *data);                      /* Wake and release. */
-    void (*wake_by_ref)(const void *data);         /* Wake, keep the waker. */
-    void (*drop)(void *data);                      /* Release without waking. */
+    struct achan_waker (*clone)(const void *data); /**< A new, independent waker. */
+    void (*wake)(void *data);                      /**< Wake and release. */
+    void (*wake_by_ref)(const void *data);         /**< Wake, keep the waker. */
+    void (*drop)(void *data);                      /**< Release without waking. */
 } achan_waker_vtbl;
 
+/**
+ * A waker: a (vtable, data) pair owning one reference to what data points
+ * to, released by exactly one wake or drop. Copying the struct does not make
+ * a second waker: achan_waker_clone does.
+ */
 typedef struct achan_waker {
-    const achan_waker_vtbl *vtbl;
-    void *data;
+    const achan_waker_vtbl *vtbl; /**< Its functions. */
+    void *data;                   /**< Passed to them. */
 } achan_waker;
 
-/* What a poll function receives: the waker to register when returning
- * ACHAN_PENDING. The context does not own the waker; poll functions clone it. */
+/**
+ * What a poll function receives: the waker to register when returning
+ * ACHAN_PENDING. The context does not own the waker; poll functions clone it.
+ */
 typedef struct achan_context {
-    const achan_waker *waker;
+    const achan_waker *waker; /**< Borrowed for the call; never NULL when polling. */
 } achan_context;
 
-/* A waker that does nothing. Useful to poll once without caring for a wake. */
+/** A waker that does nothing. Useful to poll once without caring for a wake. */
 ACHAN_API achan_waker achan_waker_noop(void);
 
+/** A new, independent waker for the same task as *w (w->vtbl->clone). */
 static inline achan_waker achan_waker_clone(const achan_waker *w) {
     return w->vtbl->clone(w->data);
 }
 
-/* Wakes and consumes w. */
+/** Wakes and consumes w. */
 static inline void achan_waker_wake(achan_waker w) {
     w.vtbl->wake(w.data);
 }
 
+/** Wakes *w and keeps it: *w must still be woken or dropped later. */
 static inline void achan_waker_wake_by_ref(const achan_waker *w) {
     w->vtbl->wake_by_ref(w->data);
 }
 
-/* Releases w without waking it. */
+/** Releases w without waking it. */
 static inline void achan_waker_drop(achan_waker w) {
     w.vtbl->drop(w.data);
 }
 
-/* True when waking a wakes the same task as waking b, so a registration of b
+/**
+ * True when waking a wakes the same task as waking b, so a registration of b
  * may be kept instead of replaced by a clone of a. May say false for
- * equivalent wakers; never says true for different ones. */
+ * equivalent wakers; never says true for different ones.
+ */
 static inline bool achan_waker_will_wake(const achan_waker *a, const achan_waker *b) {
     return a->vtbl == b->vtbl && a->data == b->data;
 }

@@ -57,10 +57,12 @@ function(achan_consumer_check_vendored dir)
                "${ACHAN_CONSUMER_BEFORE}after:\n${after}")
     endif()
 
-    # Only the library: no tests, examples or benchmarks, no subdirectory.
+    # Only the library (and the libuv adapter's, when libuv is found): no
+    # tests, examples or benchmarks, no subdirectory.
     get_directory_property(targets DIRECTORY "${dir}" BUILDSYSTEM_TARGETS)
     get_directory_property(subdirs DIRECTORY "${dir}" SUBDIRECTORIES)
     get_directory_property(tests DIRECTORY "${dir}" TESTS)
+    list(REMOVE_ITEM targets achan_uv)
     if(NOT targets STREQUAL "achan")
         string(APPEND errors "achan defined targets other than its library: ${targets}\n")
     endif()

@@ -78,7 +78,10 @@ install_achan() {
 
     local prefix=$work/$name/prefix
     [ -f "$prefix/include/achan/achan.h" ] || fail "$name: no include/achan/achan.h installed"
-    [ ! -e "$prefix/include/achan/uv.h" ] || fail "$name: uv.h installed without the libuv adapter"
+    # uv.h ships only with the libuv adapter (built when libuv is found).
+    if [ -e "$prefix/include/achan/uv.h" ] && [ -z "$(find "$prefix" -name 'libachan_uv*')" ]; then
+        fail "$name: uv.h installed without the libuv adapter"
+    fi
     [ -n "$(find "$prefix" -name achanConfig.cmake)" ] || fail "$name: no achanConfig.cmake"
     [ -n "$(find "$prefix" -name achanConfigVersion.cmake)" ] || fail "$name: no achanConfigVersion.cmake"
     [ -n "$(find "$prefix" -name achan.pc)" ] || fail "$name: no achan.pc"
