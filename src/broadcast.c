@@ -498,10 +498,9 @@ achan_status achan_broadcast_recv_blocking(achan_broadcast_receiver *rx, void *i
     if (rx->ended)
         return ACHAN_CLOSED;
     bool busy;
-    achan_status st;
     achan__backoff b = ACHAN__BACKOFF_INIT;
     for (;;) {
-        st = recv_step(rx, item, skipped, &busy);
+        achan_status st = recv_step(rx, item, skipped, &busy);
         if (st != ACHAN_EMPTY)
             return st;
         if (timeout_ns == 0 && !busy)

@@ -985,6 +985,29 @@ static achan_status buffered_poll(achan_stream *s, achan_context *cx, void *item
     }
 }
 
+/* buffer_unordered: polls every running future once, starting after the
+ * slot that yielded last. ACHAN_OK when one completed with an output (copied
+ * to item); else ACHAN_PENDING, with *freed telling whether a future failed
+ * (and so freed a slot without yielding). */
+static achan_status unordered_collect(buffered_stream *b, achan_context *cx, void *item,
+                                      bool *freed) {
+    *freed = false;
+    for (size_t k = 0; k < b->n; k++) {
+        size_t i = b->start + k < b->n ? b->start + k : b->start + k - b->n;
+        buf_slot *sl = &b->slots[i];
+        if (!sl->f || buf_run(sl, cx) == ACHAN_PENDING)
+            continue;
+        b->count--;
+        if (sl->st == ACHAN_OK) {
+            b->start = i + 1 < b->n ? i + 1 : 0;
+            memcpy(item, sl->out, b->stream.item_size);
+            return ACHAN_OK;
+        }
+        *freed = true;
+    }
+    return ACHAN_PENDING;
+}
+
 static achan_status buffer_unordered_poll(achan_stream *s, achan_context *cx, void *item) {
     buffered_stream *b = (buffered_stream *)s;
     if (b->done)
@@ -992,23 +1015,12 @@ static achan_status buffer_unordered_poll(achan_stream *s, achan_context *cx, vo
     for (bool first = true;; first = false) {
         if (!first && !achan_coop_proceed(cx))
             return ACHAN_PENDING;
-        bool in_pending, freed = false;
+        bool in_pending, freed;
         achan_status st = buf_fill(b, cx, false, &in_pending);
         if (st != ACHAN_OK)
             return st;
-        for (size_t k = 0; k < b->n; k++) {
-            size_t i = b->start + k < b->n ? b->start + k : b->start + k - b->n;
-            buf_slot *sl = &b->slots[i];
-            if (!sl->f || buf_run(sl, cx) == ACHAN_PENDING)
-                continue;
-            b->count--;
-            if (sl->st == ACHAN_OK) {
-                b->start = i + 1 < b->n ? i + 1 : 0;
-                memcpy(item, sl->out, b->stream.item_size);
-                return ACHAN_OK;
-            }
-            freed = true;
-        }
+        if (unordered_collect(b, cx, item, &freed) == ACHAN_OK)
+            return ACHAN_OK;
         if (b->count == 0 && b->in_done) {
             b->done = true;
             return ACHAN_CLOSED;

@@ -59,6 +59,7 @@ enum {
 };
 
 struct achan_oneshot_sender {
+    // cppcheck-suppress unusedStructMember ; the handle is only an address
     unsigned char unused; /* The handle is only an address inside the channel. */
 };
 

@@ -334,8 +334,10 @@ achan__parker *achan__parker_current(void) {
 
 /* The blocking loop's state on this thread: whether one runs, and when the
  * thread timer wants it to poll again. */
-static _Thread_local struct {
+static _Thread_local struct block_state {
+    // cppcheck-suppress unusedStructMember ; used (cppcheck misses uses of thread-local structs)
     bool active;
+    // cppcheck-suppress unusedStructMember ; as above
     uint64_t wake_at;
 } block_state = {false, ACHAN__NO_DEADLINE};
 

@@ -214,6 +214,9 @@ static achan_status sink_poll(void *arg, achan_context *cx) {
 /* Runs k to the end of its stream or until timeout_ns passes, with a
  * scratch item when the kind needs one. */
 static achan_status sink_block(sink *k, int64_t timeout_ns) {
+    /* k->item points into it until achan__block_poll returns, so it must
+     * live at this scope. */
+    // cppcheck-suppress variableScope
     max_align_t local[LOCAL_ITEM_BYTES / sizeof(max_align_t)];
     void *heap = NULL;
     if (k->kind != SINK_COLLECT) {

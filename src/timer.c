@@ -105,13 +105,15 @@ static bool heap_reserve(achan__heap_timer *h, size_t n) {
     size_t cap = h->cap ? h->cap * 2 : 16;
     while (cap < n)
         cap *= 2;
-    achan_timer_entry **v =
-        achan__alloc(&h->alloc, achan__mul_size(cap, sizeof *v), _Alignof(achan_timer_entry *));
+    /* The heap is an array of entry pointers: sizeof *v is a pointer's size,
+     * as meant (clang-tidy suspects sizeof of a pointer to a struct). */
+    achan_timer_entry **v = achan__alloc(&h->alloc, achan__mul_size(cap, sizeof *v), // NOLINT
+                                         _Alignof(achan_timer_entry *));
     if (!v)
         return false;
     if (h->len)
-        memcpy(v, h->v, h->len * sizeof *v);
-    achan__free(&h->alloc, h->v, h->cap * sizeof *v);
+        memcpy(v, h->v, h->len * sizeof *v);         // NOLINT(bugprone-sizeof-expression)
+    achan__free(&h->alloc, h->v, h->cap * sizeof *v); // NOLINT(bugprone-sizeof-expression)
     h->v = v;
     h->cap = cap;
     return true;
@@ -210,7 +212,7 @@ void achan__heap_timer_destroy(achan__heap_timer *h) {
         e->waker.data = NULL;
         achan_waker_drop(w);
     }
-    achan__free(&h->alloc, h->v, h->cap * sizeof *h->v);
+    achan__free(&h->alloc, h->v, h->cap * sizeof *h->v); // NOLINT(bugprone-sizeof-expression)
     h->v = NULL;
     h->cap = 0;
 }

@@ -70,6 +70,7 @@ enum {
 };
 
 struct achan_watch_sender {
+    // cppcheck-suppress unusedStructMember ; the handle is only an address
     unsigned char unused; /* The handle is only an address inside the channel. */
 };
 
@@ -296,7 +297,7 @@ static achan_watch_receiver *receiver_new(achan__watch_chan *c, size_t seen) {
 /* Byte offsets of data and shadow, and the total size; false if too big. */
 static bool layout(size_t item_size, size_t *data_off, size_t *shadow_off, size_t *size) {
     size_t head = achan__round_up(sizeof(achan__watch_chan), ACHAN__CACHE_LINE);
-    if (item_size > (SIZE_MAX - head) / 2 - 2 * ACHAN__CACHE_LINE)
+    if (item_size > (SIZE_MAX - head) / 2 - 2 * (size_t)ACHAN__CACHE_LINE)
         return false;
     size_t bytes = achan__round_up(item_size, WORD);
     *data_off = head;

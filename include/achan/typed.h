@@ -44,6 +44,8 @@
 #define ACHAN__TYPED_FN static inline
 #endif
 
+/* NOLINTBEGIN(bugprone-macro-parentheses): T is a type in these macros, and a
+ * parenthesised type cannot declare a parameter. */
 /* Declarations shared by every kind: the opaque handles and their casts. */
 #define ACHAN__TYPED_HANDLES(name, kind)                                                           \
     typedef struct name##_sender_s name##_sender;                                                  \
@@ -272,5 +274,7 @@
     ACHAN__TYPED_FN size_t name##_len(name##_receiver *rx) {                                         \
         return achan_broadcast_len(name##_raw_receiver(rx));                                       \
     }
+
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 #endif /* ACHAN_TYPED_H */
