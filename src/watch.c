@@ -8,7 +8,9 @@
  *
  * The value: a sequence lock over an array of machine words.
  *
- *   data    the published value, nwords atomic words. Writers store each
+ *   data    the published value, nwords atomic words: inline_data, on the
+ *           same cache line as seq and state, when it fits (so a write
+ *           dirties one line for small values), else after the header. Writers store each
  *           word with release, readers load each word with acquire, so no
  *           access is a data race in the C11 sense (TSan stays quiet) and a
  *           reader that sees any word of a newer write also sees that
@@ -88,6 +90,9 @@ struct achan_watch_receiver {
     achan__waiter waiter; /* Under chan->waiters' lock. */
 };
 
+/* Values of up to this many words live on seq's cache line. */
+#define INLINE_WORDS (ACHAN__CACHE_LINE / sizeof(size_t) - 2)
+
 struct achan__watch_chan {
     /* Read-only after creation. */
     size_t item_size;
@@ -98,9 +103,11 @@ struct achan__watch_chan {
     unsigned char *shadow; /* nwords * WORD bytes, under write_lock. */
     achan_watch_sender tx;
 
-    /* Written by every write, read by every reader. */
+    /* Written by every write, read by every reader: on one cache line with
+     * the value itself when it fits, so a write dirties one line. */
     ACHAN__CACHE_ALIGNED achan__atomic_size seq;
     achan__atomic_size state; /* version | STATE_CLOSED */
+    achan__atomic_size inline_data[INLINE_WORDS];
 
     ACHAN__CACHE_ALIGNED pthread_mutex_t write_lock;
 
@@ -294,14 +301,16 @@ static achan_watch_receiver *receiver_new(achan__watch_chan *c, size_t seen) {
     return rx;
 }
 
-/* Byte offsets of data and shadow, and the total size; false if too big. */
+/* Byte offsets of data (0: inline_data, on seq's line) and shadow, and the
+ * total size; false if too big. */
 static bool layout(size_t item_size, size_t *data_off, size_t *shadow_off, size_t *size) {
     size_t head = achan__round_up(sizeof(achan__watch_chan), ACHAN__CACHE_LINE);
     if (item_size > (SIZE_MAX - head) / 2 - 2 * (size_t)ACHAN__CACHE_LINE)
         return false;
     size_t bytes = achan__round_up(item_size, WORD);
-    *data_off = head;
-    *shadow_off = achan__round_up(head + bytes, ACHAN__CACHE_LINE);
+    bool fits = bytes <= INLINE_WORDS * WORD;
+    *data_off = fits ? 0 : head;
+    *shadow_off = fits ? head : achan__round_up(head + bytes, ACHAN__CACHE_LINE);
     *size = *shadow_off + bytes;
     return true;
 }
@@ -327,7 +336,7 @@ static achan__watch_chan *chan_new(const achan_opts *o, const void *initial, siz
     c->nwords = achan__round_up(o->item_size, WORD) / WORD;
     c->alloc = alloc;
     c->alloc_size = size;
-    c->data = (achan__atomic_size *)((char *)c + data_off);
+    c->data = data_off ? (achan__atomic_size *)((char *)c + data_off) : c->inline_data;
     c->shadow = (unsigned char *)c + shadow_off;
     memset(c->shadow, 0, c->nwords * WORD);
     memcpy(c->shadow, initial, o->item_size);
