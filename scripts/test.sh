@@ -16,7 +16,14 @@
 #              it) and tests/consumers/run.sh (installed, vendored and
 #              single-header consumers)
 #
-#   scripts/test.sh                 all of them
+# Not in the default list (run it by name):
+#
+#   fuzz       scripts/fuzz.sh 60: every libFuzzer harness (tests/fuzz/) for
+#              60 s from its committed corpus, clang with ASan+UBSan: 5 min
+#              for the five harnesses, plus the build. Every configuration
+#              above already runs the committed corpora (ctest label fuzz).
+#
+#   scripts/test.sh                 all of them (but fuzz)
 #   scripts/test.sh gcc tsan        some of them
 #   BUILD_ROOT=/tmp/b scripts/test.sh   build directories elsewhere (default: ./build-test)
 set -euo pipefail
@@ -138,6 +145,7 @@ for c in "${CONFIGS[@]}"; do
         ;;
     lint) run_lint ;;
     packaging) run_packaging ;;
+    fuzz) BUILD_ROOT=$BUILD_ROOT scripts/fuzz.sh 60 ;;
     *)
         echo "unknown configuration: $c" >&2
         exit 2
