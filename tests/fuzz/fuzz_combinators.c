@@ -27,7 +27,11 @@
  * ends a batch, CLOSED drops the sender): that also runs ready_chunks'
  * achan_mpsc_poll_recv_many path and the receiver's use of the budget. Adapters: map, filter,
  * filter_map, take, skip, take_while, skip_while, enumerate, chunks, ready_chunks, fuse, scan,
- * peekable (with peek), chain, zip and merge (with one or two more sources).
+ * peekable (with peek), chain, zip and merge (with one or two more
+ * sources), then, and buffered / buffer_unordered (over a map that turns
+ * items into futures). The futures are scripted by the items they come
+ * from: none, a wrong output size, 0..2 PENDINGs, then ACHAN_OK with an
+ * output or a failure; they abort when polled after they completed.
  *
  * The model is the same pipeline written plainly over the same scripts. The
  * items it computes are canonical: every adapter output has a type (plain
@@ -324,6 +328,101 @@ static void raw_drop(achan_stream *self) {
 }
 static const achan_stream_vtbl raw_vtbl = {raw_poll, raw_drop};
 
+/* Futures for then, buffered and buffer_unordered. Each input item decides,
+ * through its hash, what its future does: none at all (then's fn returns
+ * NULL), a wrong output size (the adapter must drop it unpolled), how many
+ * PENDINGs (each registering the caller's waker) before it completes, and
+ * whether it completes with ACHAN_OK (its output made from the hash) or
+ * fails. The model uses the same description without making futures. */
+typedef struct {
+    bool none, wrong_size;
+    unsigned pending;
+    achan_status result;
+    uint64_t seed;
+} fut_desc;
+
+static fut_desc describe(const closure *c, const void *item) {
+    uint64_t h = item_hash(c->in_type, item);
+    fut_desc d = {h % 9 == 0, h % 13 == 1, (unsigned)((h >> 8) % 3), ACHAN_OK, h ^ c->param};
+    if ((h >> 16) % 5 == 0)
+        d.result = (h >> 24) & 1 ? ACHAN_CLOSED : ACHAN_TIMEOUT;
+    return d;
+}
+
+typedef struct {
+    achan_future base;
+    fut_desc d;
+    bool completed;
+    bool has_waker;
+    achan_waker waker;
+} sfut;
+
+#define MAX_FUTS 64
+static sfut *futs[MAX_FUTS]; /* Live futures. */
+static long futs_made, futs_dropped;
+
+static achan_status sfut_poll(achan_future *self, achan_context *cx, void *out) {
+    sfut *f = (sfut *)self;
+    CHECK(!f->completed); /* Never polled again once it completed. */
+    CHECK(!f->d.wrong_size);
+    CHECK(cx && cx->waker && cx->waker->vtbl == &fz_vtbl && cx->waker->data == &top);
+    if (f->d.pending > 0) {
+        f->d.pending--;
+        if (f->has_waker)
+            achan_waker_drop(f->waker);
+        f->waker = achan_waker_clone(cx->waker);
+        f->has_waker = true;
+        pending_regs++;
+        return ACHAN_PENDING;
+    }
+    f->completed = true;
+    if (f->d.result == ACHAN_OK)
+        fill(out, f->base.output_size, f->d.seed);
+    return f->d.result;
+}
+
+static void sfut_drop(achan_future *self) {
+    sfut *f = (sfut *)self;
+    if (f->has_waker)
+        achan_waker_drop(f->waker);
+    for (int i = 0; i < MAX_FUTS; i++)
+        if (futs[i] == f)
+            futs[i] = NULL;
+    futs_dropped++;
+    free(f);
+}
+
+static const achan_future_vtbl sfut_vtbl = {sfut_poll, sfut_drop};
+
+static achan_future *sfut_new(const closure *c, const void *item) {
+    fut_desc d = describe(c, item);
+    if (d.none)
+        return NULL;
+    sfut *f = calloc(1, sizeof *f);
+    CHECK(f != NULL);
+    f->base.vtbl = &sfut_vtbl;
+    f->base.output_size = c->out_size + (d.wrong_size ? 1 : 0);
+    f->d = d;
+    int i = 0;
+    while (i < MAX_FUTS && futs[i])
+        i++;
+    CHECK(i < MAX_FUTS);
+    futs[i] = f;
+    futs_made++;
+    return &f->base;
+}
+
+/* then's fn. */
+static achan_future *then_fn(const void *item, void *user) {
+    return sfut_new(user, item);
+}
+
+/* buffered's input: a map from items to futures. */
+static void futmap_fn(const void *in, void *out, void *user) {
+    achan_future *f = sfut_new(user, in);
+    memcpy(out, &f, sizeof f);
+}
+
 /* Wakes every waker a source holds: whatever it waited for happened. */
 static void wake_sources(void) {
     for (int i = 0; i < nsources; i++) {
@@ -332,6 +431,14 @@ static void wake_sources(void) {
             s->has_waker = false;
             source_wakes++;
             achan_waker_wake(s->waker);
+        }
+    }
+    for (int i = 0; i < MAX_FUTS; i++) {
+        sfut *f = futs[i];
+        if (f && f->has_waker) {
+            f->has_waker = false;
+            source_wakes++;
+            achan_waker_wake(f->waker);
         }
     }
 }
@@ -343,6 +450,8 @@ static long held_wakers(void) {
     long n = mpsc_held();
     for (int i = 0; i < nsources; i++)
         n += sources[i] && sources[i]->has_waker;
+    for (int i = 0; i < MAX_FUTS; i++)
+        n += futs[i] && futs[i]->has_waker;
     return n;
 }
 
@@ -367,8 +476,18 @@ typedef enum {
     N_ZIP,
     N_MERGE,
     N_SOURCE,
-    N_MPSC
+    N_MPSC,
+    N_THEN,
+    N_BUFFERED,
+    N_BUFFER_UNORDERED
 } node_kind;
+
+/* A running future in the model, or a completed one (buffered). */
+typedef struct {
+    bool running, used;
+    fut_desc d;
+    achan_status st;
+} mfut;
 
 typedef struct {
     node_kind kind;
@@ -392,6 +511,8 @@ typedef struct {
     uint64_t queue[MAX_SCRIPT]; /* mpsc: the seeds of the items sent */
     size_t qhead, qlen;
     bool rx_ended, registered; /* mpsc: returned CLOSED; holds the caller's waker */
+    mfut futs[4];              /* then: futs[0]; buffered: slots (a ring when ordered) */
+    size_t head;
     uint8_t scratch[2][MAX_ITEM];
 } node;
 
@@ -701,6 +822,145 @@ static achan_status model_unary(node *x, uint8_t *out) {
     }
 }
 
+/* Polls a model future once: PENDING, or completes it (st). */
+static achan_status mfut_run(mfut *f) {
+    if (f->d.pending > 0) {
+        f->d.pending--;
+        return ACHAN_PENDING;
+    }
+    f->running = false;
+    f->st = f->d.result;
+    return f->st;
+}
+
+/* then: one future at a time; a failed one yields nothing. The budget is
+ * consulted before every round after the first. */
+static achan_status model_then(node *x, uint8_t *out) {
+    mfut *f = &x->futs[0];
+    if (x->done)
+        return ACHAN_CLOSED;
+    for (bool first = true;; first = false) {
+        if (!first && !model_proceed())
+            return ACHAN_PENDING;
+        if (f->running) {
+            achan_status st = mfut_run(f);
+            if (st == ACHAN_PENDING)
+                return st;
+            if (st == ACHAN_OK) {
+                fill(out, x->c->out_size, f->d.seed);
+                return ACHAN_OK;
+            }
+            continue;
+        }
+        achan_status st = mpoll(x->in[0], x->scratch[0]);
+        if (st == ACHAN_CLOSED)
+            x->done = true;
+        if (st != ACHAN_OK)
+            return st;
+        fut_desc d = describe(x->c, x->scratch[0]);
+        if (!d.none && !d.wrong_size)
+            *f = (mfut){true, true, d, ACHAN_PENDING};
+    }
+}
+
+/* Takes futures from the input while slots are free: OK, or the input's
+ * LAGGED. *in_pending: the input returned PENDING. */
+static achan_status model_buf_fill(node *x, bool ordered, bool *in_pending) {
+    *in_pending = false;
+    while (!x->in_done && x->count < x->max) {
+        achan_status st = mpoll(x->in[0], x->scratch[0]);
+        if (st == ACHAN_PENDING) {
+            *in_pending = true;
+            return ACHAN_OK;
+        }
+        if (st == ACHAN_CLOSED) {
+            x->in_done = true;
+            return ACHAN_OK;
+        }
+        if (st != ACHAN_OK)
+            return st;
+        fut_desc d = describe(x->c, x->scratch[0]);
+        if (d.none || d.wrong_size)
+            continue; /* Dropped unpolled. */
+        size_t i = 0;
+        if (ordered)
+            i = (x->head + x->count) % x->max;
+        else
+            while (x->futs[i].used)
+                i++;
+        x->futs[i] = (mfut){true, true, d, ACHAN_PENDING};
+        x->count++;
+    }
+    return ACHAN_OK;
+}
+
+/* buffered: up to max futures run, outputs in input order. */
+static achan_status model_buffered(node *x, uint8_t *out) {
+    if (x->done)
+        return ACHAN_CLOSED;
+    for (bool first = true;; first = false) {
+        if (!first && !model_proceed())
+            return ACHAN_PENDING;
+        bool in_pending;
+        achan_status st = model_buf_fill(x, true, &in_pending);
+        if (st != ACHAN_OK)
+            return st;
+        for (size_t k = 0; k < x->count; k++) {
+            mfut *f = &x->futs[(x->head + k) % x->max];
+            if (f->running)
+                mfut_run(f);
+        }
+        if (x->count == 0) {
+            if (x->in_done)
+                return end(x);
+            return ACHAN_PENDING;
+        }
+        mfut *h = &x->futs[x->head];
+        if (h->running)
+            return ACHAN_PENDING;
+        h->used = false;
+        x->head = (x->head + 1) % x->max;
+        x->count--;
+        if (h->st == ACHAN_OK) {
+            fill(out, x->c->out_size, h->d.seed);
+            return ACHAN_OK;
+        }
+    }
+}
+
+/* buffer_unordered: outputs as futures complete, each round starting after
+ * the slot that yielded last. */
+static achan_status model_buffer_unordered(node *x, uint8_t *out) {
+    if (x->done)
+        return ACHAN_CLOSED;
+    for (bool first = true;; first = false) {
+        if (!first && !model_proceed())
+            return ACHAN_PENDING;
+        bool in_pending, freed = false;
+        achan_status st = model_buf_fill(x, false, &in_pending);
+        if (st != ACHAN_OK)
+            return st;
+        for (size_t k = 0; k < x->max; k++) {
+            size_t i = (x->start + k) % x->max;
+            mfut *f = &x->futs[i];
+            if (!f->running || mfut_run(f) == ACHAN_PENDING)
+                continue;
+            f->used = false;
+            x->count--;
+            if (f->st == ACHAN_OK) {
+                x->start = (i + 1) % x->max;
+                fill(out, x->c->out_size, f->d.seed);
+                return ACHAN_OK;
+            }
+            freed = true;
+        }
+        if (x->count == 0 && x->in_done)
+            return end(x);
+        if (!freed || in_pending || x->in_done)
+            return ACHAN_PENDING;
+    }
+}
+
 static achan_status mpoll(int i, uint8_t *out) {
     node *x = &nodes[i];
     switch (x->kind) {
@@ -708,6 +968,12 @@ static achan_status mpoll(int i, uint8_t *out) {
         return model_source(x, out);
     case N_MPSC:
         return model_mpsc(x, out);
+    case N_THEN:
+        return model_then(x, out);
+    case N_BUFFERED:
+        return model_buffered(x, out);
+    case N_BUFFER_UNORDERED:
+        return model_buffer_unordered(x, out);
     case N_CHUNKS:
         return model_chunks(x, out);
     case N_READY_CHUNKS:
@@ -933,6 +1199,24 @@ static void add_adapter(fz_reader *r, uint8_t op, uint8_t param) {
     int n, t2;
     if (op & 0x10)
         probe_invalid(op);
+    if ((op & 0x20) && op % 16 < 3) { /* then, buffered, buffer_unordered */
+        c = closure_new(t, 1 + param % 8, param);
+        if (op % 16 == 0) {
+            BUILD(cur, achan_stream_then(cur, c->out_size, then_fn, c, closure_drop, &cur));
+            unary_node(N_THEN, type_plain(c->out_size), c);
+            return;
+        }
+        /* A map makes the futures; the buffered adapter runs up to max. */
+        size_t max = 1 + param % 4;
+        BUILD(cur, achan_stream_map(cur, sizeof(achan_future *), futmap_fn, c, closure_drop, &cur));
+        if (op % 16 == 1)
+            BUILD(cur, achan_stream_buffered(cur, max, c->out_size, &cur));
+        else
+            BUILD(cur, achan_stream_buffer_unordered(cur, max, c->out_size, &cur));
+        n = unary_node(op % 16 == 1 ? N_BUFFERED : N_BUFFER_UNORDERED, type_plain(c->out_size), c);
+        nodes[n].max = max;
+        return;
+    }
     switch (op % 16) {
     case 0:
         c = closure_new(t, 1 + param % 16, param);
@@ -1105,6 +1389,8 @@ static void reset(void) {
     ntypes = nnodes = nusers = nsources = npeek = 0;
     total_drops = 0;
     source_wakes = coop_wakes = mpsc_wakes = 0;
+    futs_made = futs_dropped = 0;
+    memset(futs, 0, sizeof futs);
     nfeeders = 0;
     memset(no_user_drop, 0, sizeof no_user_drop);
     memset(drops, 0, sizeof drops);
@@ -1155,7 +1441,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int id = 0; id < nusers; id++)
         CHECK(drops[id] == (no_user_drop[id] ? 0 : 1)); /* Every user_drop, once. */
     CHECK(top.live == 0);
-    CHECK(heap.n == 0); /* Every block freed, with its size. */
+    CHECK(futs_made == futs_dropped); /* Every future dropped, once (ASan: not twice). */
+    CHECK(heap.n == 0);               /* Every block freed, with its size. */
     CHECK(achan_set_default_allocator(NULL) == ACHAN_OK);
     return 0;
 }
