@@ -19,7 +19,14 @@
 #              an undocumented public symbol among them, fails) and the
 #              `docs` tests (docs/guide.md quotes the examples exactly)
 #
-#   scripts/test.sh                 all of them
+# Not in the default list (run it by name):
+#
+#   fuzz       scripts/fuzz.sh 60: every libFuzzer harness (tests/fuzz/) for
+#              60 s from its committed corpus, clang with ASan+UBSan: 5 min
+#              for the five harnesses, plus the build. Every configuration
+#              above already runs the committed corpora (ctest label fuzz).
+#
+#   scripts/test.sh                 all of them (but fuzz)
 #   scripts/test.sh gcc tsan        some of them
 #   BUILD_ROOT=/tmp/b scripts/test.sh   build directories elsewhere (default: ./build-test)
 set -euo pipefail
@@ -164,6 +171,7 @@ for c in "${CONFIGS[@]}"; do
     lint) run_lint ;;
     packaging) run_packaging ;;
     docs) run_docs ;;
+    fuzz) BUILD_ROOT=$BUILD_ROOT scripts/fuzz.sh 60 ;;
     *)
         echo "unknown configuration: $c" >&2
         exit 2
