@@ -470,7 +470,7 @@ static void bytes_row(const char *group, const char *impl, size_t cap, uint64_t 
 
 static void empty_row(const char *impl, size_t cap, counting *c) {
     char note[64];
-    snprintf(note, sizeof note, "%zu allocations (sender and receiver included)", alloc_count(c));
+    snprintf(note, sizeof note, "allocations=%zu, both handles included", alloc_count(c));
     bytes_row("mem_empty", impl, cap, 0, live_bytes(c), note);
 }
 
@@ -557,9 +557,9 @@ static void mem_burst(uint64_t n) {
     size_t drained = live_bytes(&c);
     char note[96];
     bytes_row("mem_burst_empty", "mpsc_unbounded", 0, 0, empty, "before the burst");
-    snprintf(note, sizeof note, "%zu allocations during the burst", allocs1 - allocs0);
+    snprintf(note, sizeof note, "allocations_in_burst=%zu", allocs1 - allocs0);
     bytes_row("mem_burst_peak", "mpsc_unbounded", 0, n, peak, note);
-    snprintf(note, sizeof note, "after draining; %zu frees so far", atomic_load(&c.frees));
+    snprintf(note, sizeof note, "after draining; frees_so_far=%zu", atomic_load(&c.frees));
     bytes_row("mem_burst_drained", "mpsc_unbounded", 0, n, drained, note);
     achan_mpsc_sender_drop(tx);
     achan_mpsc_receiver_drop(rx);
