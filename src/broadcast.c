@@ -55,6 +55,7 @@
 
 #include "alloc.h"
 #include "atomics.h"
+#include "check.h"
 #include "parker.h"
 #include "ring.h"
 #include "waitlist.h"
@@ -448,7 +449,7 @@ achan_status achan_broadcast_try_recv(achan_broadcast_receiver *rx, void *item, 
 achan_status achan_broadcast_poll_recv(achan_broadcast_receiver *rx, achan_context *cx, void *item,
                                        uint64_t *skipped) {
     uint64_t ignored;
-    if (!rx || !cx || !cx->waker || !item)
+    if (!rx || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
     if (!skipped)
         skipped = &ignored;

@@ -45,6 +45,7 @@
 
 #include <string.h>
 
+#include "check.h"
 #include "mpsc_internal.h"
 #include "toolkit.h"
 
@@ -433,7 +434,7 @@ achan_status achan_stream_peekable(achan_stream *in, achan_stream **out) {
 }
 
 achan_status achan_stream_peek(achan_stream *peekable, achan_context *cx, void *item) {
-    if (!peekable || peekable->vtbl != &peekable_vtbl || !cx || !cx->waker || !item)
+    if (!peekable || peekable->vtbl != &peekable_vtbl || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
     unary *u = (unary *)peekable;
     achan_status st = peek_fill(u, cx);

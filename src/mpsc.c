@@ -52,6 +52,7 @@
 
 #include "alloc.h"
 #include "atomics.h"
+#include "check.h"
 #include "mpsc_internal.h"
 #include "parker.h"
 #include "ring.h"
@@ -453,7 +454,7 @@ static achan_status poll_send_slow(achan_mpsc_sender *tx, achan_context *cx, con
 }
 
 achan_status achan_mpsc_poll_send(achan_mpsc_sender *tx, achan_context *cx, const void *item) {
-    if (!tx || !cx || !cx->waker || !item)
+    if (!tx || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
     achan__mpsc_chan *c = tx->chan;
     if (!tx->waiting) {
@@ -647,7 +648,7 @@ achan_status achan_mpsc_try_recv(achan_mpsc_receiver *rx, void *item) {
 }
 
 achan_status achan_mpsc_poll_recv(achan_mpsc_receiver *rx, achan_context *cx, void *item) {
-    if (!rx || !cx || !cx->waker || !item)
+    if (!rx || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
     if (rx->ended)
         return ACHAN_CLOSED;
@@ -678,7 +679,7 @@ size_t achan_mpsc_poll_recv_many(achan_mpsc_receiver *rx, achan_context *cx, voi
     achan_status ignored;
     if (!st)
         st = &ignored;
-    if (!rx || !cx || !cx->waker || !items || max == 0) {
+    if (!rx || !achan__cx_valid(cx) || !items || max == 0) {
         *st = ACHAN_INVALID;
         return 0;
     }

@@ -47,6 +47,7 @@
 
 #include "alloc.h"
 #include "atomics.h"
+#include "check.h"
 #include "parker.h"
 
 enum {
@@ -229,7 +230,7 @@ bool achan_oneshot_sender_is_closed(const achan_oneshot_sender *tx) {
 }
 
 achan_status achan_oneshot_poll_closed(achan_oneshot_sender *tx, achan_context *cx) {
-    if (!tx || !cx || !cx->waker)
+    if (!tx || !achan__cx_valid(cx))
         return ACHAN_INVALID;
     achan__oneshot_chan *c = chan_of_tx(tx);
     /* Acquire: pairs with the receiver's fetch_or of CLOSED. */
@@ -331,7 +332,7 @@ achan_status achan_oneshot_try_recv(achan_oneshot_receiver *rx, void *item) {
 }
 
 achan_status achan_oneshot_poll_recv(achan_oneshot_receiver *rx, achan_context *cx, void *item) {
-    if (!rx || !cx || !cx->waker || !item)
+    if (!rx || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
     if (rx->done)
         return ACHAN_CLOSED; /* Tokio panics here; see oneshot.h. */

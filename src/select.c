@@ -17,6 +17,7 @@
 #include "achan/select.h"
 
 #include "alloc.h"
+#include "check.h"
 #include "parker.h"
 #include "achan/combinators.h"
 
@@ -63,7 +64,7 @@ achan_status achan_select_new(achan_stream *const *ins, size_t n, achan_select *
 }
 
 achan_status achan_select_poll(achan_select *sel, achan_context *cx, void *item, size_t *index) {
-    if (!sel || !cx || !cx->waker || !item || !index)
+    if (!sel || !achan__cx_valid(cx) || !item || !index)
         return ACHAN_INVALID;
     if (sel->open == 0) {
         *index = SIZE_MAX;

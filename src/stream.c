@@ -1,11 +1,12 @@
 /* stream.c - the generic stream and future entry points. */
 #include "achan/stream.h"
 
+#include "check.h"
 #include "coop.h"
 #include "parker.h"
 
 achan_status achan_stream_poll_next(achan_stream *s, achan_context *cx, void *item) {
-    if (!s || !cx || !cx->waker || !item)
+    if (!s || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
     return s->vtbl->poll_next(s, cx, item);
 }
@@ -33,7 +34,7 @@ achan_status achan_stream_next_blocking(achan_stream *s, void *item, int64_t tim
 }
 
 achan_status achan_future_poll(achan_future *f, achan_context *cx, void *out) {
-    if (!f || !cx || !cx->waker || (!out && f->output_size > 0))
+    if (!f || !achan__cx_valid(cx) || (!out && f->output_size > 0))
         return ACHAN_INVALID;
     return f->vtbl->poll(f, cx, out);
 }
@@ -59,7 +60,7 @@ bool achan_coop_proceed(achan_context *cx) {
         coop.left--;
         return true;
     }
-    if (cx && cx->waker)
+    if (achan__cx_valid(cx))
         achan_waker_wake_by_ref(cx->waker);
     return false;
 }

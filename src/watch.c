@@ -61,6 +61,7 @@
 
 #include "alloc.h"
 #include "atomics.h"
+#include "check.h"
 #include "parker.h"
 #include "waitlist.h"
 #include "waker_cell.h"
@@ -463,7 +464,7 @@ size_t achan_watch_receiver_count(const achan_watch_sender *tx) {
 }
 
 achan_status achan_watch_poll_closed(achan_watch_sender *tx, achan_context *cx) {
-    if (!tx || !cx || !cx->waker)
+    if (!tx || !achan__cx_valid(cx))
         return ACHAN_INVALID;
     achan__watch_chan *c = chan_of_tx(tx);
     /* Acquire: pairs with the last receiver's acq_rel decrement. */
@@ -535,7 +536,7 @@ static achan_status check_changed(achan_watch_receiver *rx) {
 }
 
 achan_status achan_watch_poll_changed(achan_watch_receiver *rx, achan_context *cx) {
-    if (!rx || !cx || !cx->waker)
+    if (!rx || !achan__cx_valid(cx))
         return ACHAN_INVALID;
     achan_status st = check_changed(rx);
     if (st == ACHAN_EMPTY) {

@@ -54,6 +54,8 @@ typedef struct achan_waker {
 /**
  * What a poll function receives: the waker to register when returning
  * ACHAN_PENDING. The context does not own the waker; poll functions clone it.
+ * Every achan poll function returns ACHAN_INVALID for a NULL context, a NULL
+ * waker, or a waker whose vtbl is NULL (a zero-initialised achan_waker).
  */
 typedef struct achan_context {
     const achan_waker *waker; /**< Borrowed for the call; never NULL when polling. */
