@@ -138,7 +138,11 @@ achan_status achan_fd_waker_new_pipe(achan_fd_waker **out) { return make(out, fa
 
 int achan_fd_waker_fd(const achan_fd_waker *fw) { return fw ? fw->read_fd : -1; }
 
-achan_waker achan_fd_waker_waker(achan_fd_waker *fw) { return fdw_clone(fw); }
+achan_waker achan_fd_waker_waker(achan_fd_waker *fw) {
+    /* NULL has no descriptor to signal: a no-op waker is still a waker the
+     * caller may wake, clone and drop as usual. */
+    return fw ? fdw_clone(fw) : achan_waker_noop();
+}
 
 const char *achan_fd_waker_backend(const achan_fd_waker *fw) {
     return fw && fw->is_eventfd ? "eventfd" : "pipe";

@@ -56,7 +56,10 @@ ACHAN_API achan_status achan_fd_waker_new_pipe(achan_fd_waker **out);
 /** The descriptor to wait on for readability (-1 for NULL). */
 ACHAN_API int achan_fd_waker_fd(const achan_fd_waker *fw);
 
-/** A new waker (drop it when done) that makes the fd readable. fw must not be NULL. */
+/**
+ * A new waker (drop it when done) that makes the fd readable; for a NULL fw,
+ * a waker that does nothing.
+ */
 ACHAN_API achan_waker achan_fd_waker_waker(achan_fd_waker *fw);
 
 /**
