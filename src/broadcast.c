@@ -82,10 +82,12 @@ typedef struct achan__bcast_chan {
 
 struct achan_broadcast_sender {
     achan__bcast_chan *chan;
+    uint32_t tag; /* ACHAN__TAG_BCAST_TX while alive (check.h). */
 };
 
 struct achan_broadcast_receiver {
     achan_stream stream; /* First: the receiver is its own stream. */
+    uint32_t tag;        /* ACHAN__TAG_BCAST_RX while alive (check.h). */
     achan__bcast_chan *chan;
     /* Written by the owner only; atomic so that len and receiver_skipped may
      * read them from any thread. */
@@ -164,6 +166,7 @@ static achan_broadcast_sender *sender_new(achan__bcast_chan *c) {
     if (!tx)
         return NULL;
     tx->chan = c;
+    tx->tag = ACHAN__TAG_BCAST_TX;
     /* Relaxed: the caller holds a handle (or is creating the channel), so
      * neither count can reach zero meanwhile, and the increments publish
      * nothing. */
@@ -181,6 +184,7 @@ static achan_broadcast_receiver *receiver_new(achan__bcast_chan *c) {
     rx->stream.vtbl = &receiver_stream_vtbl;
     rx->stream.item_size = c->ring.item_size;
     rx->chan = c;
+    rx->tag = ACHAN__TAG_BCAST_RX;
     /* The position first, then the count: a send that counts this receiver
      * is at or after the position, so it is received (a racing send may be
      * received without having counted it, never the reverse). */
@@ -218,15 +222,24 @@ achan_status achan_broadcast_new(const achan_opts *o, achan_broadcast_sender **t
 }
 
 achan_broadcast_sender *achan_broadcast_sender_clone(achan_broadcast_sender *tx) {
-    return tx ? sender_new(tx->chan) : NULL;
+    if (!tx)
+        return NULL;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_BCAST_TX);
+    return sender_new(tx->chan);
 }
 
 achan_broadcast_receiver *achan_broadcast_subscribe(achan_broadcast_sender *tx) {
-    return tx ? receiver_new(tx->chan) : NULL;
+    if (!tx)
+        return NULL;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_BCAST_TX);
+    return receiver_new(tx->chan);
 }
 
 achan_broadcast_receiver *achan_broadcast_resubscribe(achan_broadcast_receiver *rx) {
-    return rx ? receiver_new(rx->chan) : NULL;
+    if (!rx)
+        return NULL;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_BCAST_RX);
+    return receiver_new(rx->chan);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -346,6 +359,7 @@ static void unregister_and_drop(achan_broadcast_receiver *rx) {
 achan_status achan_broadcast_send(achan_broadcast_sender *tx, const void *item, size_t *receivers) {
     if (!tx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_BCAST_TX);
     achan__bcast_chan *c = tx->chan;
     /* Relaxed: a count only; the message itself travels through the ring. */
     size_t n = achan__size_load_relaxed(&c->rx_count);
@@ -361,7 +375,9 @@ achan_status achan_broadcast_send(achan_broadcast_sender *tx, const void *item, 
 void achan_broadcast_sender_drop(achan_broadcast_sender *tx) {
     if (!tx)
         return;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_BCAST_TX);
     achan__bcast_chan *c = tx->chan;
+    tx->tag = ACHAN__TAG_DEAD;
     achan__free(&c->alloc, tx, sizeof *tx);
     /* acq_rel: a receiver's acquire load of tx_count == 0 must see every
      * message this sender sent. */
@@ -371,8 +387,11 @@ void achan_broadcast_sender_drop(achan_broadcast_sender *tx) {
 }
 
 size_t achan_broadcast_receiver_count(const achan_broadcast_sender *tx) {
+    if (!tx)
+        return 0;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_BCAST_TX);
     /* Relaxed: a snapshot of a count. */
-    return tx ? achan__size_load_relaxed(&tx->chan->rx_count) : 0;
+    return achan__size_load_relaxed(&tx->chan->rx_count);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -429,6 +448,7 @@ achan_status achan_broadcast_try_recv(achan_broadcast_receiver *rx, void *item, 
     uint64_t ignored;
     if (!rx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_BCAST_RX);
     if (!skipped)
         skipped = &ignored;
     *skipped = 0;
@@ -451,6 +471,7 @@ achan_status achan_broadcast_poll_recv(achan_broadcast_receiver *rx, achan_conte
     uint64_t ignored;
     if (!rx || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_BCAST_RX);
     if (!skipped)
         skipped = &ignored;
     *skipped = 0;
@@ -493,6 +514,7 @@ achan_status achan_broadcast_recv_blocking(achan_broadcast_receiver *rx, void *i
     uint64_t ignored;
     if (!rx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_BCAST_RX);
     if (!skipped)
         skipped = &ignored;
     *skipped = 0;
@@ -516,6 +538,7 @@ achan_status achan_broadcast_recv_blocking(achan_broadcast_receiver *rx, void *i
 size_t achan_broadcast_len(const achan_broadcast_receiver *rx) {
     if (!rx)
         return 0;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_BCAST_RX);
     /* Relaxed: snapshots. next first: tail only grows. A reader on another
      * thread than the owner may still see a tail older than next; the
      * difference then wraps, and is reported as 0. */
@@ -525,19 +548,24 @@ size_t achan_broadcast_len(const achan_broadcast_receiver *rx) {
 }
 
 uint64_t achan_broadcast_receiver_skipped(const achan_broadcast_receiver *rx) {
+    if (!rx)
+        return 0;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_BCAST_RX);
     /* Relaxed: a snapshot of a count. */
-    return rx ? (uint64_t)achan__size_load_relaxed(&rx->skipped) : 0;
+    return (uint64_t)achan__size_load_relaxed(&rx->skipped);
 }
 
 void achan_broadcast_receiver_drop(achan_broadcast_receiver *rx) {
     if (!rx)
         return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_BCAST_RX);
     achan__bcast_chan *c = rx->chan;
     achan_waker w;
     bool has = unregister_waiter(rx, &w);
     /* acq_rel where relaxed would do (the count publishes nothing; atomics.h
      * has no relaxed fetch_sub): a later send sees it after all. */
     achan__size_fetch_sub_acq_rel(&c->rx_count, 1);
+    rx->tag = ACHAN__TAG_DEAD;
     achan__free(&c->alloc, rx, receiver_size());
     if (has)
         achan_waker_drop(w); /* May send on this channel: no lock held. */
@@ -545,7 +573,10 @@ void achan_broadcast_receiver_drop(achan_broadcast_receiver *rx) {
 }
 
 achan_stream *achan_broadcast_receiver_stream(achan_broadcast_receiver *rx) {
-    return rx ? &rx->stream : NULL;
+    if (!rx)
+        return NULL;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_BCAST_RX);
+    return &rx->stream;
 }
 
 static achan_status receiver_stream_poll(achan_stream *s, achan_context *cx, void *item) {

@@ -68,6 +68,7 @@ enum {
 struct achan_mpsc_receiver {
     achan_stream stream; /* First: the receiver is its own stream. */
     bool ended;          /* A receive returned ACHAN_CLOSED. */
+    uint32_t tag;        /* ACHAN__TAG_MPSC_RX while alive (check.h). */
 };
 
 typedef struct achan__mpsc_chan {
@@ -106,6 +107,7 @@ struct achan_mpsc_sender {
     achan__mpsc_chan *chan;
     achan__waiter waiter; /* Under the send_queue lock. */
     bool waiting;         /* Owner-only: waiter queued or granted. */
+    uint32_t tag;         /* ACHAN__TAG_MPSC_TX while alive (check.h). */
 };
 
 #define CHAN_OF(rx) ((achan__mpsc_chan *)((char *)(rx) - offsetof(achan__mpsc_chan, rx)))
@@ -170,6 +172,7 @@ static achan_status chan_new(const achan_opts *o, achan__mpsc_chan **out) {
     c->rx.stream.vtbl = &receiver_stream_vtbl;
     c->rx.stream.item_size = o->item_size;
     c->rx.ended = false;
+    c->rx.tag = ACHAN__TAG_MPSC_RX;
     *out = c;
     return ACHAN_OK;
 }
@@ -203,6 +206,7 @@ static achan_mpsc_sender *sender_new(achan__mpsc_chan *c) {
     tx->chan = c;
     achan__waiter_init(&tx->waiter);
     tx->waiting = false;
+    tx->tag = ACHAN__TAG_MPSC_TX;
     /* Relaxed: the caller holds a handle, so neither count can reach zero
      * meanwhile, and the increment publishes nothing. */
     achan__size_fetch_add_relaxed(&c->refs, 1);
@@ -383,6 +387,7 @@ static achan_status send_now(achan__mpsc_chan *c, const void *item) {
 achan_status achan_mpsc_try_send(achan_mpsc_sender *tx, const void *item) {
     if (!tx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_MPSC_TX);
     return send_now(tx->chan, item);
 }
 
@@ -456,6 +461,7 @@ static achan_status poll_send_slow(achan_mpsc_sender *tx, achan_context *cx, con
 achan_status achan_mpsc_poll_send(achan_mpsc_sender *tx, achan_context *cx, const void *item) {
     if (!tx || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_MPSC_TX);
     achan__mpsc_chan *c = tx->chan;
     if (!tx->waiting) {
         achan_status st = push(c, item);
@@ -496,8 +502,10 @@ static bool cancel_wait(achan_mpsc_sender *tx) {
 }
 
 void achan_mpsc_poll_send_cancel(achan_mpsc_sender *tx) {
-    if (tx)
-        cancel_wait(tx);
+    if (!tx)
+        return;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_MPSC_TX);
+    cancel_wait(tx);
 }
 
 typedef struct {
@@ -523,6 +531,7 @@ static achan_status send_cancel(void *arg) {
 achan_status achan_mpsc_send_blocking(achan_mpsc_sender *tx, const void *item, int64_t timeout_ns) {
     if (!tx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_MPSC_TX);
     if (!tx->waiting) {
         achan__backoff b = ACHAN__BACKOFF_INIT;
         for (;;) {
@@ -542,29 +551,36 @@ achan_status achan_mpsc_send_blocking(achan_mpsc_sender *tx, const void *item, i
 achan_mpsc_sender *achan_mpsc_sender_clone(achan_mpsc_sender *tx) {
     if (!tx)
         return NULL;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_MPSC_TX);
     return sender_new(tx->chan);
 }
 
 void achan_mpsc_sender_drop(achan_mpsc_sender *tx) {
     if (!tx)
         return;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_MPSC_TX);
     achan__mpsc_chan *c = tx->chan;
     cancel_wait(tx);
     /* acq_rel: the receiver's acquire load of tx_count == 0 must see every
      * push this sender made. */
     if (achan__size_fetch_sub_acq_rel(&c->tx_count, 1) == 1)
         notify_receiver(c);
+    tx->tag = ACHAN__TAG_DEAD;
     achan__free(&c->alloc, tx, sizeof *tx);
     chan_release(c);
 }
 
 bool achan_mpsc_sender_is_closed(const achan_mpsc_sender *tx) {
-    return tx == NULL || rx_gone(tx->chan, RX_CLOSED);
+    if (!tx)
+        return true;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_MPSC_TX);
+    return rx_gone(tx->chan, RX_CLOSED);
 }
 
 size_t achan_mpsc_capacity(const achan_mpsc_sender *tx) {
     if (!tx)
         return 0;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_MPSC_TX);
     const achan__mpsc_chan *c = tx->chan;
     if (!bounded(c))
         return SIZE_MAX;
@@ -630,6 +646,7 @@ static achan_status recv_step(achan__mpsc_chan *c, void *item, bool peek, bool *
 achan_status achan_mpsc_try_recv(achan_mpsc_receiver *rx, void *item) {
     if (!rx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_MPSC_RX);
     if (rx->ended)
         return ACHAN_CLOSED;
     achan__mpsc_chan *c = CHAN_OF(rx);
@@ -650,6 +667,7 @@ achan_status achan_mpsc_try_recv(achan_mpsc_receiver *rx, void *item) {
 achan_status achan_mpsc_poll_recv(achan_mpsc_receiver *rx, achan_context *cx, void *item) {
     if (!rx || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_MPSC_RX);
     if (rx->ended)
         return ACHAN_CLOSED;
     /* Tokio's recv consumes cooperative budget: a task draining an always
@@ -710,6 +728,7 @@ static achan_status recv_poll(void *arg, achan_context *cx) {
 achan_status achan_mpsc_recv_blocking(achan_mpsc_receiver *rx, void *item, int64_t timeout_ns) {
     if (!rx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_MPSC_RX);
     if (rx->ended)
         return ACHAN_CLOSED;
     achan__mpsc_chan *c = CHAN_OF(rx);
@@ -736,6 +755,7 @@ achan_status achan_mpsc_recv_blocking(achan_mpsc_receiver *rx, void *item, int64
 void achan_mpsc_receiver_close(achan_mpsc_receiver *rx) {
     if (!rx)
         return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_MPSC_RX);
     achan__mpsc_chan *c = CHAN_OF(rx);
     if (achan__size_fetch_or_acq_rel(&c->rx_state, RX_CLOSED) & RX_CLOSED)
         return;
@@ -776,18 +796,23 @@ void achan_mpsc_receiver_drop(achan_mpsc_receiver *rx) {
         if (c->item_drop)
             c->item_drop(c->scratch, c->user);
     }
+    rx->tag = ACHAN__TAG_DEAD;
     chan_release(c);
 }
 
 size_t achan_mpsc_len(const achan_mpsc_receiver *rx) {
     if (!rx)
         return 0;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_MPSC_RX);
     const achan__mpsc_chan *c = CHAN_OF(rx);
     return bounded(c) ? achan__ring_len(&c->q.ring) : achan__seglist_len(&c->q.list);
 }
 
 achan_stream *achan_mpsc_receiver_stream(achan_mpsc_receiver *rx) {
-    return rx ? &rx->stream : NULL;
+    if (!rx)
+        return NULL;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_MPSC_RX);
+    return &rx->stream;
 }
 
 static achan_status receiver_stream_poll(achan_stream *s, achan_context *cx, void *item) {

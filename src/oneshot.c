@@ -60,14 +60,14 @@ enum {
 };
 
 struct achan_oneshot_sender {
-    // cppcheck-suppress unusedStructMember ; the handle is only an address
-    unsigned char unused; /* The handle is only an address inside the channel. */
+    uint32_t tag; /* ACHAN__TAG_ONESHOT_TX while alive (check.h); else only an address. */
 };
 
 struct achan_oneshot_receiver {
     achan_stream stream; /* First: the receiver is its own stream. */
     achan_future future; /* And its own future. */
     bool done;           /* Receiver-only: a receive returned OK or CLOSED. */
+    uint32_t tag;        /* ACHAN__TAG_ONESHOT_RX while alive (check.h). */
 };
 
 typedef struct achan__oneshot_chan {
@@ -136,6 +136,8 @@ achan_status achan_oneshot_new(const achan_opts *o, achan_oneshot_sender **tx,
     c->rx.future.vtbl = &receiver_future_vtbl;
     c->rx.future.output_size = o->item_size;
     c->rx.done = false;
+    c->tx.tag = ACHAN__TAG_ONESHOT_TX;
+    c->rx.tag = ACHAN__TAG_ONESHOT_RX;
     *tx = &c->tx;
     *rx = &c->rx;
     return ACHAN_OK;
@@ -205,6 +207,8 @@ static bool complete_and_release(achan__oneshot_chan *c) {
 achan_status achan_oneshot_send(achan_oneshot_sender *tx, const void *item) {
     if (!tx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_ONESHOT_TX);
+    tx->tag = ACHAN__TAG_DEAD; /* Consumed whatever the outcome. */
     achan__oneshot_chan *c = chan_of_tx(tx);
     /* Relaxed: a shortcut only (no copy into a dead cell); set_complete
      * decides. */
@@ -218,13 +222,17 @@ achan_status achan_oneshot_send(achan_oneshot_sender *tx, const void *item) {
 }
 
 void achan_oneshot_sender_drop(achan_oneshot_sender *tx) {
-    if (tx)
-        complete_and_release(chan_of_tx(tx));
+    if (!tx)
+        return;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_ONESHOT_TX);
+    tx->tag = ACHAN__TAG_DEAD;
+    complete_and_release(chan_of_tx(tx));
 }
 
 bool achan_oneshot_sender_is_closed(const achan_oneshot_sender *tx) {
     if (!tx)
         return true;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_ONESHOT_TX);
     /* Acquire: pairs with the receiver's fetch_or of CLOSED. */
     return (achan__size_load_acquire(&chan_of_tx(tx)->state) & CLOSED) != 0;
 }
@@ -232,6 +240,7 @@ bool achan_oneshot_sender_is_closed(const achan_oneshot_sender *tx) {
 achan_status achan_oneshot_poll_closed(achan_oneshot_sender *tx, achan_context *cx) {
     if (!tx || !achan__cx_valid(cx))
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_ONESHOT_TX);
     achan__oneshot_chan *c = chan_of_tx(tx);
     /* Acquire: pairs with the receiver's fetch_or of CLOSED. */
     size_t s = achan__size_load_acquire(&c->state);
@@ -326,6 +335,7 @@ static achan_status finish(achan_oneshot_receiver *rx, achan_status st) {
 achan_status achan_oneshot_try_recv(achan_oneshot_receiver *rx, void *item) {
     if (!rx || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_ONESHOT_RX);
     if (rx->done)
         return ACHAN_CLOSED;
     return finish(rx, try_take(chan_of_rx(rx), item));
@@ -334,6 +344,7 @@ achan_status achan_oneshot_try_recv(achan_oneshot_receiver *rx, void *item) {
 achan_status achan_oneshot_poll_recv(achan_oneshot_receiver *rx, achan_context *cx, void *item) {
     if (!rx || !achan__cx_valid(cx) || !item)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_ONESHOT_RX);
     if (rx->done)
         return ACHAN_CLOSED; /* Tokio panics here; see oneshot.h. */
     return finish(rx, poll_take(chan_of_rx(rx), cx, item));
@@ -380,13 +391,17 @@ static size_t close_chan(achan__oneshot_chan *c) {
 }
 
 void achan_oneshot_receiver_close(achan_oneshot_receiver *rx) {
-    if (rx)
-        close_chan(chan_of_rx(rx));
+    if (!rx)
+        return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_ONESHOT_RX);
+    close_chan(chan_of_rx(rx));
 }
 
 void achan_oneshot_receiver_drop(achan_oneshot_receiver *rx) {
     if (!rx)
         return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_ONESHOT_RX);
+    rx->tag = ACHAN__TAG_DEAD;
     achan__oneshot_chan *c = chan_of_rx(rx);
     size_t prev = close_chan(c);
     if (prev & VALUE_SENT) {
@@ -404,11 +419,17 @@ void achan_oneshot_receiver_drop(achan_oneshot_receiver *rx) {
 }
 
 achan_stream *achan_oneshot_receiver_stream(achan_oneshot_receiver *rx) {
-    return rx ? &rx->stream : NULL;
+    if (!rx)
+        return NULL;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_ONESHOT_RX);
+    return &rx->stream;
 }
 
 achan_future *achan_oneshot_receiver_future(achan_oneshot_receiver *rx) {
-    return rx ? &rx->future : NULL;
+    if (!rx)
+        return NULL;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_ONESHOT_RX);
+    return &rx->future;
 }
 
 static achan_status receiver_stream_poll(achan_stream *s, achan_context *cx, void *item) {

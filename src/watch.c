@@ -73,8 +73,7 @@ enum {
 };
 
 struct achan_watch_sender {
-    // cppcheck-suppress unusedStructMember ; the handle is only an address
-    unsigned char unused; /* The handle is only an address inside the channel. */
+    uint32_t tag; /* ACHAN__TAG_WATCH_TX while alive (check.h); else only an address. */
 };
 
 typedef struct achan__watch_chan achan__watch_chan;
@@ -82,6 +81,7 @@ typedef struct achan__watch_chan achan__watch_chan;
 struct achan_watch_receiver {
     achan_stream stream; /* First: the receiver is its own stream. */
     achan__watch_chan *chan;
+    uint32_t tag; /* ACHAN__TAG_WATCH_RX while alive (check.h). */
     /* Owner-only. */
     size_t seen;  /* The version this receiver has seen (state without CLOSED). */
     bool started; /* The stream yielded its first item. */
@@ -290,6 +290,7 @@ static achan_watch_receiver *receiver_new(achan__watch_chan *c, size_t seen) {
     rx->stream.vtbl = &receiver_stream_vtbl;
     rx->stream.item_size = c->item_size;
     rx->chan = c;
+    rx->tag = ACHAN__TAG_WATCH_RX;
     rx->seen = seen;
     rx->started = false;
     rx->ended = false;
@@ -333,6 +334,7 @@ static achan__watch_chan *chan_new(const achan_opts *o, const void *initial, siz
         achan__free(&alloc, c, size);
         return NULL;
     }
+    c->tx.tag = ACHAN__TAG_WATCH_TX;
     c->item_size = o->item_size;
     c->nwords = achan__round_up(o->item_size, WORD) / WORD;
     c->alloc = alloc;
@@ -408,6 +410,7 @@ static achan_status store(achan__watch_chan *c, const void *value, void *old_out
 achan_status achan_watch_send(achan_watch_sender *tx, const void *value) {
     if (!tx || !value)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
     achan__watch_chan *c = chan_of_tx(tx);
     /* Acquire: pairs with the acq_rel decrement of the last receiver. */
     if (achan__size_load_acquire(&c->rx_count) == 0)
@@ -416,13 +419,16 @@ achan_status achan_watch_send(achan_watch_sender *tx, const void *value) {
 }
 
 void achan_watch_send_replace(achan_watch_sender *tx, const void *value, void *old_out) {
-    if (tx && value)
-        store(chan_of_tx(tx), value, old_out);
+    if (!tx || !value)
+        return;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
+    store(chan_of_tx(tx), value, old_out);
 }
 
 void achan_watch_send_modify(achan_watch_sender *tx, void (*fn)(void *value, void *u), void *u) {
     if (!tx || !fn)
         return;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
     achan__watch_chan *c = chan_of_tx(tx);
     pthread_mutex_lock(&c->write_lock);
     fn(c->shadow, u);
@@ -435,6 +441,7 @@ bool achan_watch_send_if_modified(achan_watch_sender *tx, bool (*fn)(void *value
                                   void *u) {
     if (!tx || !fn)
         return false;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
     achan__watch_chan *c = chan_of_tx(tx);
     pthread_mutex_lock(&c->write_lock);
     bool modified = fn(c->shadow, u);
@@ -450,6 +457,7 @@ bool achan_watch_send_if_modified(achan_watch_sender *tx, bool (*fn)(void *value
 achan_watch_receiver *achan_watch_subscribe(achan_watch_sender *tx) {
     if (!tx)
         return NULL;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
     achan__watch_chan *c = chan_of_tx(tx);
     /* Acquire: the current version, which counts as seen. */
     size_t v = achan__size_load_acquire(&c->state) & ~(size_t)STATE_CLOSED;
@@ -459,6 +467,7 @@ achan_watch_receiver *achan_watch_subscribe(achan_watch_sender *tx) {
 size_t achan_watch_receiver_count(const achan_watch_sender *tx) {
     if (!tx)
         return 0;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
     /* Acquire: pairs with the receivers' acq_rel decrements. */
     return achan__size_load_acquire(&chan_of_tx(tx)->rx_count);
 }
@@ -466,6 +475,7 @@ size_t achan_watch_receiver_count(const achan_watch_sender *tx) {
 achan_status achan_watch_poll_closed(achan_watch_sender *tx, achan_context *cx) {
     if (!tx || !achan__cx_valid(cx))
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
     achan__watch_chan *c = chan_of_tx(tx);
     /* Acquire: pairs with the last receiver's acq_rel decrement. */
     if (achan__size_load_acquire(&c->rx_count) == 0)
@@ -481,6 +491,8 @@ achan_status achan_watch_poll_closed(achan_watch_sender *tx, achan_context *cx) 
 void achan_watch_sender_drop(achan_watch_sender *tx) {
     if (!tx)
         return;
+    ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
+    tx->tag = ACHAN__TAG_DEAD;
     achan__watch_chan *c = chan_of_tx(tx);
     /* Under write_lock, as every write of state (see publish). Release:
      * receivers that see CLOSED (acquire) see every value sent. */
@@ -499,22 +511,28 @@ void achan_watch_sender_drop(achan_watch_sender *tx) {
 achan_watch_receiver *achan_watch_receiver_clone(achan_watch_receiver *rx) {
     if (!rx)
         return NULL;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
     return receiver_new(rx->chan, rx->seen);
 }
 
 void achan_watch_borrow(achan_watch_receiver *rx, void *out) {
-    if (rx && out)
-        read_value(rx->chan, out);
+    if (!rx || !out)
+        return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
+    read_value(rx->chan, out);
 }
 
 void achan_watch_borrow_and_update(achan_watch_receiver *rx, void *out) {
-    if (rx && out)
-        rx->seen = read_value(rx->chan, out);
+    if (!rx || !out)
+        return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
+    rx->seen = read_value(rx->chan, out);
 }
 
 achan_status achan_watch_has_changed(const achan_watch_receiver *rx) {
     if (!rx)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
     /* Acquire: pairs with the writers' version bump and the sender's drop. */
     size_t s = achan__size_load_acquire(&rx->chan->state);
     if (s & STATE_CLOSED)
@@ -538,6 +556,7 @@ static achan_status check_changed(achan_watch_receiver *rx) {
 achan_status achan_watch_poll_changed(achan_watch_receiver *rx, achan_context *cx) {
     if (!rx || !achan__cx_valid(cx))
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
     achan_status st = check_changed(rx);
     if (st == ACHAN_EMPTY) {
         /* Register, then look again: a change published after this look
@@ -563,6 +582,7 @@ static achan_status changed_cancel(void *arg) {
 achan_status achan_watch_changed_blocking(achan_watch_receiver *rx, int64_t timeout_ns) {
     if (!rx)
         return ACHAN_INVALID;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
     achan__backoff b = ACHAN__BACKOFF_INIT;
     for (;;) {
         achan_status st = check_changed(rx);
@@ -579,36 +599,45 @@ achan_status achan_watch_changed_blocking(achan_watch_receiver *rx, int64_t time
 }
 
 void achan_watch_mark_changed(achan_watch_receiver *rx) {
-    if (rx)
-        rx->seen -= VERSION_STEP; /* Wraps; any value other than the current will do. */
+    if (!rx)
+        return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
+    rx->seen -= VERSION_STEP; /* Wraps; any value other than the current will do. */
 }
 
 void achan_watch_mark_unchanged(achan_watch_receiver *rx) {
-    if (rx) {
-        /* Acquire: pairs with the writers' version bump. */
-        rx->seen = achan__size_load_acquire(&rx->chan->state) & ~(size_t)STATE_CLOSED;
-    }
+    if (!rx)
+        return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
+    /* Acquire: pairs with the writers' version bump. */
+    rx->seen = achan__size_load_acquire(&rx->chan->state) & ~(size_t)STATE_CLOSED;
 }
 
 void achan_watch_receiver_drop(achan_watch_receiver *rx) {
     if (!rx)
         return;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
     achan__watch_chan *c = rx->chan;
     unregister(rx);
     /* acq_rel: a sender that reads zero (acquire) sees this receiver gone. */
     if (achan__size_fetch_sub_acq_rel(&c->rx_count, 1) == 1)
         achan__waker_cell_notify(&c->tx_waker);
+    rx->tag = ACHAN__TAG_DEAD;
     achan__free(&c->alloc, rx, sizeof *rx);
     chan_release(c);
 }
 
 achan_stream *achan_watch_receiver_stream(achan_watch_receiver *rx) {
-    return rx ? &rx->stream : NULL;
+    if (!rx)
+        return NULL;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
+    return &rx->stream;
 }
 
 achan_stream *achan_watch_receiver_stream_from_changes(achan_watch_receiver *rx) {
     if (!rx)
         return NULL;
+    ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_WATCH_RX);
     rx->started = true; /* No immediate first item. */
     return &rx->stream;
 }

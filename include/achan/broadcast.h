@@ -71,6 +71,11 @@
  * every receiver (including subscribed ones) with
  * achan_broadcast_receiver_drop (or achan_stream_drop on its stream). The
  * channel's memory goes with the last handle.
+ *
+ * Preconditions no call can check: a handle is not used after its release
+ * (its drop) nor released twice. Breaking them is undefined behaviour;
+ * debug builds (without NDEBUG) abort on an assertion when the handle's
+ * memory is still there to tell (docs/errors.md).
  */
 #ifndef ACHAN_BROADCAST_H
 #define ACHAN_BROADCAST_H

@@ -60,6 +60,12 @@
  * achan_oneshot_receiver_drop, achan_stream_drop on its stream or
  * achan_future_drop on its future. The channel's memory goes with the last of
  * the two.
+ *
+ * Preconditions no call can check: a handle is not used after its release
+ * (its drop, or achan_oneshot_send for the sender) nor released twice.
+ * Breaking them is undefined behaviour; debug builds (without NDEBUG) abort
+ * on an assertion when the handle's memory is still there to tell
+ * (docs/errors.md).
  */
 #ifndef ACHAN_ONESHOT_H
 #define ACHAN_ONESHOT_H

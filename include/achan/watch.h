@@ -68,6 +68,11 @@
  * achan_watch_sender_drop, every receiver with achan_watch_receiver_drop (or
  * achan_stream_drop on its stream). The channel's memory goes with the last
  * handle.
+ *
+ * Preconditions no call can check: a handle is not used after its release
+ * (its drop) nor released twice. Breaking them is undefined behaviour;
+ * debug builds (without NDEBUG) abort on an assertion when the handle's
+ * memory is still there to tell (docs/errors.md).
  */
 #ifndef ACHAN_WATCH_H
 #define ACHAN_WATCH_H
