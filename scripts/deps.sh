@@ -19,6 +19,7 @@ PACKAGES=(
     clang-tidy        # `scripts/test.sh lint`
     cppcheck          # `scripts/test.sh lint`
     doxygen           # `scripts/test.sh docs`: the API reference (-DACHAN_BUILD_DOCS=ON)
+    valgrind          # `scripts/test.sh valgrind`
 )
 
 if [ "${1:-}" = "--print" ]; then

@@ -18,15 +18,24 @@
 #   docs       the API reference (Doxygen over include/achan; any warning,
 #              an undocumented public symbol among them, fails) and the
 #              `docs` tests (docs/guide.md quotes the examples exactly)
+#   valgrind   a Debug build's unit, conformance, alloc, example and fuzz
+#              corpus tests under valgrind memcheck (--leak-check=full, any
+#              error fails; tests/valgrind.supp); not the stress, races or
+#              soak programs
 #
-# Not in the default list (run it by name):
+# Not in the default list (run them by name):
 #
 #   fuzz       scripts/fuzz.sh 60: every libFuzzer harness (tests/fuzz/) for
 #              60 s from its committed corpus, clang with ASan+UBSan: 5 min
 #              for the five harnesses, plus the build. Every configuration
 #              above already runs the committed corpora (ctest label fuzz).
+#   soak       tests/soak.c for SOAK_SECONDS (default 120) in an ASan+UBSan
+#              build (SOAK_SANITIZE=thread: TSan); about 2 min 10 s in all
+#   perturb    the stress and races labels with ACHAN_TEST_PERTURB (random
+#              yields and spins at every atomic operation), plain and under
+#              TSan: about 6.5 min
 #
-#   scripts/test.sh                 all of them (but fuzz)
+#   scripts/test.sh                 all of them (but fuzz, soak, perturb)
 #   scripts/test.sh gcc tsan        some of them
 #   BUILD_ROOT=/tmp/b scripts/test.sh   build directories elsewhere (default: ./build-test)
 set -euo pipefail
@@ -35,7 +44,7 @@ ROOT=$(pwd)
 BUILD_ROOT=${BUILD_ROOT:-$ROOT/build-test}
 JOBS=${JOBS:-2}
 CONFIGS=("$@")
-[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(gcc clang asan tsan aops condvar c17 lint packaging docs)
+[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(gcc clang asan tsan aops condvar c17 lint packaging docs valgrind)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -151,6 +160,50 @@ run_docs() {
     ctest --test-dir "$dir" --output-on-failure -L docs
 }
 
+# valgrind: memcheck over the non-stress tests of a Debug build, through
+# ctest's memcheck mode (the command wraps each test program). The cmake -P
+# tests (a compile-fail check, the misuse coverage check) run no achan code.
+run_valgrind() {
+    local dir=$BUILD_ROOT/valgrind labels='unit|conformance|alloc|example|fuzz'
+    configure valgrind gcc -DCMAKE_BUILD_TYPE=Debug -DACHAN_BUILD_BENCH=OFF
+    echo "=== [valgrind] build"
+    cmake --build "$dir" -j "$JOBS"
+    echo "=== [valgrind] ctest -T memcheck -L '$labels'"
+    # Wakes, timers and parks run 20-50 times slower: no test may time out.
+    ctest --test-dir "$dir" -T memcheck -j "$JOBS" --timeout 1800 -L "$labels" \
+        -E '^(typed_compile_fail|misuse_coverage)$' --output-on-failure \
+        --overwrite MemoryCheckCommand="$(command -v valgrind)" \
+        --overwrite "MemoryCheckCommandOptions=--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible --num-callers=30" \
+        --overwrite MemoryCheckSuppressionFile="$ROOT/tests/valgrind.supp"
+}
+
+# soak: the soak program for SOAK_SECONDS in a sanitizer build.
+run_soak() {
+    local seconds=${SOAK_SECONDS:-120} san=${SOAK_SANITIZE:-address,undefined}
+    local name=soak-asan cc=gcc type=Debug
+    if [ "$san" = thread ]; then
+        name=soak-tsan
+        cc=clang
+        type=RelWithDebInfo
+    fi
+    local dir=$BUILD_ROOT/$name
+    configure "$name" "$cc" -DCMAKE_BUILD_TYPE=$type -DACHAN_SANITIZE="$san" -DACHAN_BUILD_BENCH=OFF \
+        -DACHAN_BUILD_EXAMPLES=OFF
+    echo "=== [soak] build"
+    cmake --build "$dir" -j "$JOBS" --target soak
+    echo "=== [soak] soak --seconds $seconds ($san)"
+    "$dir/tests/soak" --seconds "$seconds"
+}
+
+# perturb: schedule perturbation (src/perturb.c) under the stress and races
+# tests, plain and under TSan.
+run_perturb() {
+    run_labels perturb-gcc 'stress|races' gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DACHAN_TEST_PERTURB=ON
+    run_labels perturb-tsan 'stress|races' clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DACHAN_SANITIZE=thread -DACHAN_TEST_PERTURB=ON
+}
+
 start=$SECONDS
 times=()
 for c in "${CONFIGS[@]}"; do
@@ -172,6 +225,9 @@ for c in "${CONFIGS[@]}"; do
     packaging) run_packaging ;;
     docs) run_docs ;;
     fuzz) BUILD_ROOT=$BUILD_ROOT scripts/fuzz.sh 60 ;;
+    valgrind) run_valgrind ;;
+    soak) run_soak ;;
+    perturb) run_perturb ;;
     *)
         echo "unknown configuration: $c" >&2
         exit 2
