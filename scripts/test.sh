@@ -22,6 +22,10 @@
 #              corpus tests under valgrind memcheck (--leak-check=full, any
 #              error fails; tests/valgrind.supp); not the stress, races or
 #              soak programs
+#   perturb    the stress and races labels built with ACHAN_TEST_PERTURB
+#              (random yields and spins at every atomic operation), plain
+#              and under TSan: about 2.5 min on a quiet machine, 5 on a busy
+#              one
 #
 # Not in the default list (run them by name):
 #
@@ -31,11 +35,8 @@
 #              above already runs the committed corpora (ctest label fuzz).
 #   soak       tests/soak.c for SOAK_SECONDS (default 120) in an ASan+UBSan
 #              build (SOAK_SANITIZE=thread: TSan); about 2 min 10 s in all
-#   perturb    the stress and races labels with ACHAN_TEST_PERTURB (random
-#              yields and spins at every atomic operation), plain and under
-#              TSan: about 6.5 min
 #
-#   scripts/test.sh                 all of them (but fuzz, soak, perturb)
+#   scripts/test.sh                 all of them (but fuzz and soak)
 #   scripts/test.sh gcc tsan        some of them
 #   BUILD_ROOT=/tmp/b scripts/test.sh   build directories elsewhere (default: ./build-test)
 set -euo pipefail
@@ -44,7 +45,7 @@ ROOT=$(pwd)
 BUILD_ROOT=${BUILD_ROOT:-$ROOT/build-test}
 JOBS=${JOBS:-2}
 CONFIGS=("$@")
-[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(gcc clang asan tsan aops condvar c17 lint packaging docs valgrind)
+[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(gcc clang asan tsan aops condvar c17 lint packaging docs valgrind perturb)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
