@@ -358,7 +358,9 @@ static achan_status push(achan__mpsc_chan *c, const void *item) {
  * it off: with nobody queued and more free slots than grants, a slot is free
  * that belongs to no waiter, and (as a Tokio try_send takes an unassigned
  * permit) the send may have it. Tail moves only under the lock in slow mode,
- * so the check and the push are exact there. */
+ * so the check and the push are exact there. Slow mode may also have ended
+ * between push() and our taking the lock: then lock-free senders are back
+ * and may take a free slot first, so an ordinary push decides. */
 static achan_status push_unreserved(achan__mpsc_chan *c, const void *item) {
     /* Relaxed: a stale 0 only means we report FULL as push() did. */
     if (!bounded(c) || !achan__size_load_relaxed(&c->send_waiting))
@@ -367,6 +369,9 @@ static achan_status push_unreserved(achan__mpsc_chan *c, const void *item) {
     achan__waitlist_lock(&c->send_queue);
     if (rx_gone(c, RX_CLOSED)) {
         st = ACHAN_CLOSED;
+    } else if (!achan__size_load_relaxed(&c->send_waiting)) {
+        /* Relaxed: written only under this lock. Slow mode is over. */
+        st = achan__ring_try_push(&c->q.ring, item, false);
     } else if (achan__waitlist_empty(&c->send_queue) &&
                achan__ring_free_ahead(&c->q.ring, c->grants)) {
         st = achan__ring_try_push(&c->q.ring, item, true);
