@@ -45,31 +45,29 @@
 enum { PARK_EMPTY = 0, PARK_NOTIFIED = 1, PARK_PARKED = 2 };
 
 /* park() looks for a token this many times, one CPU relax hint apart (about
- * 25 ns each on current x86 cores), before it yields, then sleeps. */
+ * 25 ns each on current x86 cores), then yields PARK_YIELDS times, then
+ * sleeps. */
 #ifndef PARK_SPINS
-#define PARK_SPINS 256
+#define PARK_SPINS 40
 #endif
 #ifndef PARK_YIELDS
 #define PARK_YIELDS 4
 #endif
 
-/* achan__backoff_snooze (see parker.h): BACKOFF_FLAT tries one relax hint
- * apart (about a microsecond: a partner thread that answers within that time
- * is seen at once), then gaps doubling up to 2^BACKOFF_MAXSHIFT hints until
- * BACKOFF_SPINS tries, then BACKOFF_YIELDS sched_yield()s. Tuned with
- * bench/achan_peer's W1, W2, W4 and W5 on a 2-vCPU EPYC; override with -D to
- * experiment. */
+/* achan__backoff_snooze (see parker.h): BACKOFF_SPINS tries one relax hint
+ * apart (about a microsecond: a partner thread running on another core that
+ * answers within that time is seen at once, at the cost of one cache line),
+ * then BACKOFF_YIELDS sched_yield()s (when the partner shares our core, only
+ * giving it the core lets it answer), then the caller registers and parks.
+ * Measured with bench/achan_peer's W1, W2, W4, W5 and W6 on a 2-vCPU EPYC,
+ * with and without a third thread keeping one core busy: longer spinning,
+ * or spinning with doubling gaps, won nothing when the cores were free and
+ * cost 2-3x when they were not. Override with -D to experiment. */
 #ifndef BACKOFF_SPINS
-#define BACKOFF_SPINS 60
+#define BACKOFF_SPINS 40
 #endif
 #ifndef BACKOFF_YIELDS
-#define BACKOFF_YIELDS 4
-#endif
-#ifndef BACKOFF_MAXSHIFT
-#define BACKOFF_MAXSHIFT 4
-#endif
-#ifndef BACKOFF_FLAT
-#define BACKOFF_FLAT 40
+#define BACKOFF_YIELDS 16
 #endif
 
 struct achan__parker {
@@ -106,20 +104,12 @@ static struct timespec to_timespec(uint64_t ns) {
 }
 
 bool achan__backoff_snooze(achan__backoff *b) {
-    if (b->step < BACKOFF_SPINS) {
-        /* 1 hint BACKOFF_FLAT times, then 2, 4 ... 2^BACKOFF_MAXSHIFT: quick to
-         * notice a change, without hammering for long a cache line that the
-         * other side is writing. */
-        unsigned flat = BACKOFF_FLAT; /* A variable: no "always false" warning at 0. */
-        unsigned e = b->step < flat ? 0 : b->step - flat;
-        unsigned n = 1u << (e < BACKOFF_MAXSHIFT ? e : BACKOFF_MAXSHIFT);
-        for (unsigned i = 0; i < n; i++)
-            achan__cpu_relax();
-    } else if (b->step < BACKOFF_SPINS + BACKOFF_YIELDS) {
+    if (b->step < BACKOFF_SPINS)
+        achan__cpu_relax();
+    else if (b->step < BACKOFF_SPINS + BACKOFF_YIELDS)
         sched_yield();
-    } else {
+    else
         return false;
-    }
     b->step++;
     return true;
 }

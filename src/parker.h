@@ -36,10 +36,11 @@ bool achan__parker_park(achan__parker *p, uint64_t deadline);
 void achan__parker_unpark(achan__parker *p);
 
 /* Backoff for a thread retrying a non-blocking attempt before it parks:
- * first single CPU relax hints between tries (a few microseconds in all, so a
- * busy partner thread is caught without a system call and without adding
- * latency), then a few sched_yield()s (which hand the CPU to the thread we
- * wait for when both share a core), then the caller should register and park.
+ * first single CPU relax hints between tries (about a microsecond in all, so
+ * a busy partner thread on another core is caught without a system call and
+ * without adding latency), then sched_yield()s (which hand the CPU to the
+ * thread we wait for when both share a core), then the caller should
+ * register and park. parker.c says how the numbers were chosen.
  *
  *     achan__backoff b = ACHAN__BACKOFF_INIT;
  *     while (!try_once())
