@@ -152,6 +152,21 @@ achan_status achan_stream_map(achan_stream *in, size_t out_size, achan_map_fn fn
 
 /* ---- filter ---- */
 
+/* An adapter of the same item size driven by a predicate (filter,
+ * take_while, skip_while). */
+static achan_status pred_adapter_new(achan_stream *in, const achan_stream_vtbl *vtbl,
+                                     achan_pred_fn pred, void *user, achan_user_drop_fn user_drop,
+                                     achan_stream **out) {
+    if (!in || !pred || !out)
+        return ACHAN_INVALID;
+    unary *u;
+    achan_status st = unary_new(in, vtbl, in->item_size, in->item_size, 0, 0, &u);
+    if (st != ACHAN_OK)
+        return st;
+    u->fn.pred = pred;
+    return unary_publish(u, user, user_drop, out);
+}
+
 static achan_status filter_poll(achan_stream *s, achan_context *cx, void *item) {
     unary *u = (unary *)s;
     for (bool first = true;; first = false) {
@@ -171,14 +186,7 @@ static const achan_stream_vtbl filter_vtbl = {filter_poll, unary_drop};
 
 achan_status achan_stream_filter(achan_stream *in, achan_pred_fn pred, void *user,
                                  achan_user_drop_fn user_drop, achan_stream **out) {
-    if (!in || !pred || !out)
-        return ACHAN_INVALID;
-    unary *u;
-    achan_status st = unary_new(in, &filter_vtbl, in->item_size, in->item_size, 0, 0, &u);
-    if (st != ACHAN_OK)
-        return st;
-    u->fn.pred = pred;
-    return unary_publish(u, user, user_drop, out);
+    return pred_adapter_new(in, &filter_vtbl, pred, user, user_drop, out);
 }
 
 /* ---- filter_map ---- */
@@ -280,14 +288,7 @@ static const achan_stream_vtbl take_while_vtbl = {take_while_poll, unary_drop};
 
 achan_status achan_stream_take_while(achan_stream *in, achan_pred_fn pred, void *user,
                                      achan_user_drop_fn user_drop, achan_stream **out) {
-    if (!in || !pred || !out)
-        return ACHAN_INVALID;
-    unary *u;
-    achan_status st = unary_new(in, &take_while_vtbl, in->item_size, in->item_size, 0, 0, &u);
-    if (st != ACHAN_OK)
-        return st;
-    u->fn.pred = pred;
-    return unary_publish(u, user, user_drop, out);
+    return pred_adapter_new(in, &take_while_vtbl, pred, user, user_drop, out);
 }
 
 static achan_status skip_while_poll(achan_stream *s, achan_context *cx, void *item) {
