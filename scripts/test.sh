@@ -26,17 +26,15 @@
 #              (random yields and spins at every atomic operation), plain
 #              and under TSan: about 2.5 min on a quiet machine, 5 on a busy
 #              one
-#
-# Not in the default list (run them by name):
-#
-#   fuzz       scripts/fuzz.sh 60: every libFuzzer harness (tests/fuzz/) for
-#              60 s from its committed corpus, clang with ASan+UBSan: 5 min
-#              for the five harnesses, plus the build. Every configuration
-#              above already runs the committed corpora (ctest label fuzz).
+#   fuzz       scripts/fuzz.sh $FUZZ_SECONDS (default 30): every libFuzzer
+#              harness (tests/fuzz/) for that long from its committed
+#              corpus, clang with ASan+UBSan: 2.5 min for the five
+#              harnesses, plus the build. (Every configuration above also
+#              replays the committed corpora: ctest label fuzz.)
 #   soak       tests/soak.c for SOAK_SECONDS (default 120) in an ASan+UBSan
 #              build (SOAK_SANITIZE=thread: TSan); about 2 min 10 s in all
 #
-#   scripts/test.sh                 all of them (but fuzz and soak)
+#   scripts/test.sh                 all of them
 #   scripts/test.sh gcc tsan        some of them
 #   BUILD_ROOT=/tmp/b scripts/test.sh   build directories elsewhere (default: ./build-test)
 set -euo pipefail
@@ -45,7 +43,7 @@ ROOT=$(pwd)
 BUILD_ROOT=${BUILD_ROOT:-$ROOT/build-test}
 JOBS=${JOBS:-2}
 CONFIGS=("$@")
-[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(gcc clang asan tsan aops condvar c17 lint packaging docs valgrind perturb)
+[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(gcc clang asan tsan aops condvar c17 lint packaging docs valgrind perturb fuzz soak)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -225,7 +223,7 @@ for c in "${CONFIGS[@]}"; do
     lint) run_lint ;;
     packaging) run_packaging ;;
     docs) run_docs ;;
-    fuzz) BUILD_ROOT=$BUILD_ROOT scripts/fuzz.sh 60 ;;
+    fuzz) BUILD_ROOT=$BUILD_ROOT scripts/fuzz.sh "${FUZZ_SECONDS:-30}" ;;
     valgrind) run_valgrind ;;
     soak) run_soak ;;
     perturb) run_perturb ;;
