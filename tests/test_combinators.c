@@ -844,6 +844,26 @@ static void enumerate_pending_and_alloc_failure(void **state) {
     achan_mpsc_sender_drop(tx);
 }
 
+/* An input that would come back to life after its CLOSED is never polled
+ * again once enumerate returned CLOSED. */
+static void enumerate_never_polls_an_ended_input(void **state) {
+    (void)state;
+    int polls = 0;
+    achan_stream *s = zombie_stream(input_steps, INPUT_STEPS, &polls);
+    assert_int_equal(achan_stream_enumerate(s, &s), ACHAN_OK);
+    unsigned char item[ACHAN_ENUMERATE_OFFSET + sizeof(int)];
+    int got = 0;
+    achan_status st;
+    while ((st = poll_noop(s, item)) != ACHAN_CLOSED)
+        got += st == ACHAN_OK;
+    assert_int_equal(got, 4);
+    assert_int_equal(polls, 6); /* 1, 2, LAGGED, 3, 4, CLOSED. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(poll_noop(s, item), ACHAN_CLOSED);
+    assert_int_equal(polls, 6);
+    achan_stream_drop(s);
+}
+
 /* ---- then ---- */
 
 static achan_future *then_ctl(const void *item, void *user) {
@@ -1192,6 +1212,41 @@ static void ready_chunks_batches_an_mpsc_receiver(void **state) {
     expect_closed_forever(s);
     achan_stream_drop(s);
     assert_int_equal(test_waker_live(&tw), 0);
+}
+
+/* Over an mpsc receiver the whole batch comes from one
+ * achan_mpsc_poll_recv_many, which spends one unit of the cooperative budget
+ * (one poll_recv); the generic path spends one per item. With a budget of 2
+ * and 10 items waiting, the receiver gives one chunk of 10, while the same
+ * receiver behind fuse (not an mpsc receiver any more) gives a chunk of 2. */
+static void ready_chunks_uses_poll_recv_many_on_an_mpsc_receiver(void **state) {
+    (void)state;
+    for (int fused = 0; fused < 2; fused++) {
+        int drops = 0;
+        achan_mpsc_sender *tx;
+        achan_mpsc_receiver *rx;
+        int_chan(&drops, &tx, &rx);
+        for (int i = 0; i < 10; i++)
+            send_int(tx, i);
+        achan_stream *s = achan_mpsc_receiver_stream(rx);
+        if (fused)
+            assert_int_equal(achan_stream_fuse(s, &s), ACHAN_OK);
+        assert_int_equal(achan_stream_ready_chunks(s, 16, &s), ACHAN_OK);
+        CHUNK_BUF(buf, 16);
+        test_waker tw = {0};
+        achan_coop_set_budget(2);
+        achan_status st = poll_tw(s, &tw, buf.b);
+        achan_coop_set_budget(0);
+        assert_int_equal(st, ACHAN_OK);
+        expect_chunk(buf.b, fused ? 2 : 10, 0);
+        /* The generic path ran out of budget on its third poll_recv, which
+         * woke the task to run again next turn. */
+        assert_int_equal(test_waker_wakes(&tw), fused ? 1 : 0);
+        achan_stream_drop(s);
+        assert_int_equal(drops, fused ? 8 : 0);
+        assert_int_equal(test_waker_live(&tw), 0);
+        achan_mpsc_sender_drop(tx);
+    }
 }
 
 static void ready_chunks_respects_max(void **state) {
@@ -1771,6 +1826,7 @@ int main(void) {
         cmocka_unit_test(fuse_stays_closed_over_a_reviving_input),
         cmocka_unit_test(enumerate_numbers_items_and_passes_lag),
         cmocka_unit_test(enumerate_pending_and_alloc_failure),
+        cmocka_unit_test(enumerate_never_polls_an_ended_input),
         cmocka_unit_test(then_runs_one_future_at_a_time_in_order),
         cmocka_unit_test(then_drop_releases_the_running_future),
         cmocka_unit_test(then_skips_futures_of_another_size),
@@ -1784,6 +1840,7 @@ int main(void) {
         cmocka_unit_test(merge_never_polls_an_ended_input),
         cmocka_unit_test(merge_allocation_failure_keeps_every_input),
         cmocka_unit_test(ready_chunks_batches_an_mpsc_receiver),
+        cmocka_unit_test(ready_chunks_uses_poll_recv_many_on_an_mpsc_receiver),
         cmocka_unit_test(ready_chunks_respects_max),
         cmocka_unit_test(ready_chunks_over_other_streams),
         cmocka_unit_test(ready_chunks_delivers_items_before_a_lag),

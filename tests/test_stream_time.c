@@ -462,6 +462,149 @@ static void throttle_delays_by_hand(void **state) {
     assert_int_equal(test_waker_live(&tw), 0);
 }
 
+/* Over an mpsc input: PENDING registers the waker in the channel, and a send
+ * wakes it through the adapter (kind 0: timeout, 1: throttle). */
+static void input_wakes_reach_the_outer_waker(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        achan_mpsc_sender *tx;
+        achan_mpsc_receiver *rx;
+        new_int_chan(&tx, &rx);
+        achan_stream *s = achan_mpsc_receiver_stream(rx);
+        if (kind == 0)
+            assert_int_equal(achan_stream_timeout(s, 10 * 1000 * MS, &s), ACHAN_OK);
+        else
+            assert_int_equal(achan_stream_throttle(s, 5 * MS, &s), ACHAN_OK);
+        test_waker tw = {0};
+        int v = -1;
+        assert_int_equal(poll_with(s, &tw, &v), ACHAN_PENDING);
+        assert_int_equal(v, -1);
+        /* timeout: in the channel and in the timer; throttle: the channel. */
+        assert_int_equal(test_waker_live(&tw), kind == 0 ? 2 : 1);
+        assert_int_equal(test_waker_wakes(&tw), 0);
+        int one = 1;
+        assert_int_equal(achan_mpsc_try_send(tx, &one), ACHAN_OK);
+        assert_int_equal(test_waker_wakes(&tw), 1);
+        assert_int_equal(poll_with(s, &tw, &v), ACHAN_OK);
+        assert_int_equal(v, 1);
+        if (kind == 1) {
+            /* Throttle holds the next poll back a period: the timer has the
+             * waker and wakes it; only then is the channel polled again. */
+            assert_int_equal(poll_with(s, &tw, &v), ACHAN_PENDING);
+            assert_int_equal(test_waker_live(&tw), 1);
+            while (test_waker_wakes(&tw) < 2)
+                sleep_ns(MS);
+        }
+        /* Empty again: PENDING in the channel, and the next send wakes. */
+        long wakes = test_waker_wakes(&tw);
+        assert_int_equal(poll_with(s, &tw, &v), ACHAN_PENDING);
+        int two = 2;
+        assert_int_equal(achan_mpsc_try_send(tx, &two), ACHAN_OK);
+        assert_int_equal(test_waker_wakes(&tw), wakes + 1);
+        assert_int_equal(poll_with(s, &tw, &v), ACHAN_OK);
+        assert_int_equal(v, 2);
+        achan_mpsc_sender_drop(tx);
+        assert_int_equal(achan_stream_next_blocking(s, &v, -1), ACHAN_CLOSED);
+        assert_int_equal(poll_with(s, &tw, &v), ACHAN_CLOSED);
+        assert_int_equal(test_waker_live(&tw), 0);
+        achan_stream_drop(s);
+    }
+}
+
+static int undelivered;
+static void count_undelivered(void *item, void *user) {
+    (void)item;
+    (void)user;
+    undelivered++;
+}
+
+/* Dropping either adapter drops its input with it: the channel closes, its
+ * undelivered items go to item_drop, and no waker clone survives, also with
+ * the adapter's timer entry armed (timeout watching a gap, throttle holding
+ * back the next item). */
+static void drop_frees_the_input_and_the_timer_entry(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        achan_opts o = {.item_size = sizeof(int), .item_drop = count_undelivered};
+        achan_mpsc_sender *tx;
+        achan_mpsc_receiver *rx;
+        assert_int_equal(achan_mpsc_new(&o, &tx, &rx), ACHAN_OK);
+        achan_stream *s = achan_mpsc_receiver_stream(rx);
+        if (kind == 0)
+            assert_int_equal(achan_stream_timeout(s, 1000 * MS, &s), ACHAN_OK);
+        else
+            assert_int_equal(achan_stream_throttle(s, 1000 * MS, &s), ACHAN_OK);
+        undelivered = 0;
+        test_waker tw = {0};
+        int v;
+        if (kind == 0) {
+            assert_int_equal(poll_with(s, &tw, &v), ACHAN_PENDING); /* Gap watched. */
+            assert_int_equal(test_waker_live(&tw), 2);
+            for (int i = 0; i < 3; i++)
+                assert_int_equal(achan_mpsc_try_send(tx, &i), ACHAN_OK);
+            assert_int_equal(poll_with(s, &tw, &v), ACHAN_OK);
+        } else {
+            for (int i = 0; i < 3; i++)
+                assert_int_equal(achan_mpsc_try_send(tx, &i), ACHAN_OK);
+            assert_int_equal(poll_with(s, &tw, &v), ACHAN_OK);
+            assert_int_equal(poll_with(s, &tw, &v), ACHAN_PENDING); /* Held back. */
+            assert_int_equal(test_waker_live(&tw), 1);              /* In the timer. */
+        }
+        assert_int_equal(v, 0);
+        assert_false(achan_mpsc_sender_is_closed(tx));
+        achan_stream_drop(s);
+        assert_true(achan_mpsc_sender_is_closed(tx));
+        assert_int_equal(undelivered, 2);
+        assert_int_equal(test_waker_live(&tw), 0);
+        achan_mpsc_sender_drop(tx);
+    }
+}
+
+/* A stream that does not stay ended: OK 0, OK 1, CLOSED, then items again.
+ * Counts its polls. */
+typedef struct {
+    achan_stream base;
+    int polls;
+} reviving_stream;
+
+static achan_status reviving_poll(achan_stream *s, achan_context *cx, void *item) {
+    (void)cx;
+    reviving_stream *r = (reviving_stream *)s;
+    int k = r->polls++;
+    if (k == 2)
+        return ACHAN_CLOSED;
+    memcpy(item, &k, sizeof k);
+    return ACHAN_OK;
+}
+static const achan_stream_vtbl reviving_vtbl = {reviving_poll, script_drop};
+
+static void never_polls_an_ended_input(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        reviving_stream in = {{&reviving_vtbl, sizeof(int)}, 0};
+        achan_stream *s = &in.base;
+        if (kind == 0)
+            assert_int_equal(achan_stream_timeout(s, 1000 * MS, &s), ACHAN_OK);
+        else
+            assert_int_equal(achan_stream_throttle(s, MS, &s), ACHAN_OK);
+        int v = -1;
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(achan_stream_next_blocking(s, &v, -1), ACHAN_OK);
+            assert_int_equal(v, k);
+        }
+        assert_int_equal(achan_stream_next_blocking(s, &v, -1), ACHAN_CLOSED);
+        assert_int_equal(in.polls, 3);
+        test_waker tw = {0};
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(poll_with(s, &tw, &v), ACHAN_CLOSED);
+            assert_int_equal(achan_stream_next_blocking(s, &v, 0), ACHAN_CLOSED);
+        }
+        assert_int_equal(in.polls, 3);
+        assert_int_equal(test_waker_live(&tw), 0);
+        achan_stream_drop(s);
+    }
+}
+
 static void bad_arguments_and_allocation_failure(void **state) {
     (void)state;
     achan_mpsc_sender *tx;
@@ -512,6 +655,9 @@ int main(void) {
         cmocka_unit_test(timeout_drop_while_armed_releases_the_waker),
         cmocka_unit_test(lagged_passes_through),
         cmocka_unit_test(throttle_delays_by_hand),
+        cmocka_unit_test(input_wakes_reach_the_outer_waker),
+        cmocka_unit_test(drop_frees_the_input_and_the_timer_entry),
+        cmocka_unit_test(never_polls_an_ended_input),
         cmocka_unit_test(bad_arguments_and_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
