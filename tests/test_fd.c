@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -203,6 +204,62 @@ static void million_wakes_from_two_threads_lose_none(void **state) {
     assert_int_equal(open_fds(), before);
 }
 
+/* The waker alone, without a channel: two threads each publish (a counter
+ * increment) then wake, half a million times. The consumer clears, reads the
+ * counter, and waits for readability only when nothing new was published
+ * since its clear. Any wake after a clear must leave the fd readable, so the
+ * consumer sees every increment; a lost wake would leave it waiting on a
+ * quiet fd (turned into a failure by the deadline). */
+typedef struct {
+    achan_fd_waker *fw;
+    atomic_ulong *published;
+    unsigned long n;
+} raw_waker_args;
+
+static void *raw_wake(void *arg) {
+    raw_waker_args *a = arg;
+    achan_waker w = achan_fd_waker_waker(a->fw);
+    for (unsigned long i = 0; i < a->n; i++) {
+        atomic_fetch_add(a->published, 1);
+        achan_waker_wake_by_ref(&w);
+    }
+    achan_waker_drop(w);
+    return NULL;
+}
+
+static void raw_wakes_from_two_threads_lose_none(void **state) {
+    (void)state;
+    unsigned long per = test_stress_count(500000);
+    int before = open_fds();
+    for (int b = 0; b < 2; b++) {
+        achan_fd_waker *fw;
+        assert_int_equal(makers[b](&fw), ACHAN_OK);
+        atomic_ulong published;
+        atomic_init(&published, 0);
+        raw_waker_args a = {fw, &published, per};
+        pthread_t ts[2];
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&ts[i], NULL, raw_wake, &a), 0);
+        unsigned long seen = 0, waits = 0;
+        while (seen < 2 * per) {
+            achan_fd_waker_clear(fw);
+            unsigned long now = atomic_load(&published);
+            if (now != seen) {
+                seen = now;
+                continue;
+            }
+            assert_true(readable(fw, 30000));
+            waits++;
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(ts[i], NULL);
+        assert_int_equal(seen, 2 * per);
+        printf("    %s: %lu wakes, %lu waits on the fd\n", backends[b], 2 * per, waits);
+        achan_fd_waker_drop(fw);
+    }
+    assert_int_equal(open_fds(), before);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_input_is_rejected),
@@ -211,6 +268,7 @@ int main(void) {
         cmocka_unit_test(wake_from_another_thread_wakes_poll),
         cmocka_unit_test(waker_outlives_handle_and_nothing_leaks),
         cmocka_unit_test(million_wakes_from_two_threads_lose_none),
+        cmocka_unit_test(raw_wakes_from_two_threads_lose_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

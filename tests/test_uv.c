@@ -61,9 +61,9 @@ static void loop_receives_every_message(void **state) {
     assert_int_equal(achan_mpsc_new(&o, &tx, &rx), ACHAN_OK);
     tally t = {{0}, 0, 0, 0};
     achan_uv_stream *h;
-    assert_int_equal(achan_uv_stream_start(&loop, achan_mpsc_receiver_stream(rx), count_item,
-                                           count_end, &t, &h),
-                     ACHAN_OK);
+    assert_int_equal(
+        achan_uv_stream_start(&loop, achan_mpsc_receiver_stream(rx), count_item, count_end, &t, &h),
+        ACHAN_OK);
     producer ps[PRODUCERS];
     pthread_t ts[PRODUCERS];
     for (uint64_t i = 0; i < PRODUCERS; i++) /* All clones before any thread runs. */
@@ -183,6 +183,57 @@ static void future_completed_from_another_thread(void **state) {
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Throttle on the loop: every item, in order, at least a period apart,
+ * then on_end. The loop's uv timer is what holds each item back. */
+#define THROTTLE_ITEMS 5
+#define THROTTLE_P (10 * 1000 * 1000ull)
+
+typedef struct {
+    int items, ends, bad;
+    uint64_t at[THROTTLE_ITEMS];
+} throttle_seen;
+
+static void on_throttled(achan_uv_stream *h, achan_status st, void *item, void *user) {
+    (void)h;
+    throttle_seen *t = user;
+    if (st != ACHAN_OK || t->items >= THROTTLE_ITEMS || *(int *)item != t->items) {
+        t->bad++;
+        return;
+    }
+    t->at[t->items++] = achan_monotonic_ns();
+}
+
+static void on_throttle_end(achan_uv_stream *h, void *user) {
+    (void)h;
+    ((throttle_seen *)user)->ends++;
+}
+
+static void throttle_spaces_items_on_the_loop(void **state) {
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    achan_mpsc_sender *tx;
+    achan_mpsc_receiver *rx;
+    achan_opts o = {.item_size = sizeof(int)};
+    assert_int_equal(achan_mpsc_new(&o, &tx, &rx), ACHAN_OK);
+    for (int i = 0; i < THROTTLE_ITEMS; i++) /* All ready at once: a burst. */
+        assert_int_equal(achan_mpsc_try_send(tx, &i), ACHAN_OK);
+    achan_mpsc_sender_drop(tx);
+    achan_stream *s = achan_mpsc_receiver_stream(rx);
+    assert_int_equal(achan_stream_throttle(s, THROTTLE_P, &s), ACHAN_OK);
+    throttle_seen t = {0, 0, 0, {0}};
+    achan_uv_stream *h;
+    assert_int_equal(achan_uv_stream_start(&loop, s, on_throttled, on_throttle_end, &t, &h),
+                     ACHAN_OK);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(t.bad, 0);
+    assert_int_equal(t.items, THROTTLE_ITEMS);
+    assert_int_equal(t.ends, 1);
+    for (int k = 1; k < THROTTLE_ITEMS; k++)
+        assert_true(t.at[k] - t.at[k - 1] >= THROTTLE_P); /* Never early. */
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- stopping mid-stream ---- */
 
 static int dropped;
@@ -230,6 +281,60 @@ static void stopping_mid_stream_leaks_nothing(void **state) {
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Stopped (by a uv timer of the test) while the adapter's own timer entry
+ * is armed far in the future: a timeout watching a silent channel, and a
+ * throttle holding back its next item. The stop drops the stream with its
+ * channel, disarms the entry and closes the adapter's handles: uv_run
+ * returns long before the entry's deadline, the loop closes, and ASan sees
+ * no leak. */
+static void stop_h(uv_timer_t *t) {
+    achan_uv_stream_stop(t->data);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void count_items(achan_uv_stream *h, achan_status st, void *item, void *user) {
+    (void)h;
+    (void)item;
+    if (st == ACHAN_OK)
+        ++*(int *)user;
+}
+
+static void stopping_with_a_timer_armed_leaks_nothing(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        uv_loop_t loop;
+        assert_int_equal(uv_loop_init(&loop), 0);
+        achan_mpsc_sender *tx;
+        achan_mpsc_receiver *rx;
+        achan_opts o = {.item_size = sizeof(int), .item_drop = count_drop};
+        assert_int_equal(achan_mpsc_new(&o, &tx, &rx), ACHAN_OK);
+        dropped = 0;
+        int sent = kind == 0 ? 0 : 3;
+        for (int i = 0; i < sent; i++)
+            assert_int_equal(achan_mpsc_try_send(tx, &i), ACHAN_OK);
+        achan_stream *s = achan_mpsc_receiver_stream(rx);
+        if (kind == 0)
+            assert_int_equal(achan_stream_timeout(s, 10ull * 1000 * 1000 * 1000, &s), ACHAN_OK);
+        else
+            assert_int_equal(achan_stream_throttle(s, 10ull * 1000 * 1000 * 1000, &s), ACHAN_OK);
+        int items = 0;
+        achan_uv_stream *h;
+        assert_int_equal(achan_uv_stream_start(&loop, s, count_items, NULL, &items, &h), ACHAN_OK);
+        uv_timer_t stopper;
+        assert_int_equal(uv_timer_init(&loop, &stopper), 0);
+        stopper.data = h;
+        assert_int_equal(uv_timer_start(&stopper, stop_h, 20, 0), 0);
+        uint64_t t0 = achan_monotonic_ns();
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        assert_true(achan_monotonic_ns() - t0 < 5ull * 1000 * 1000 * 1000);
+        assert_int_equal(items, kind == 0 ? 0 : 1); /* throttle: the first passed at once. */
+        assert_int_equal(dropped, kind == 0 ? 0 : 2);
+        assert_true(achan_mpsc_sender_is_closed(tx));
+        achan_mpsc_sender_drop(tx);
+        assert_int_equal(uv_loop_close(&loop), 0);
+    }
+}
+
 static void bad_input_is_rejected(void **state) {
     (void)state;
     uv_loop_t loop;
@@ -255,7 +360,9 @@ int main(void) {
         cmocka_unit_test(timeout_fires_on_the_loop),
         cmocka_unit_test(sleep_future_completes_on_the_loop),
         cmocka_unit_test(future_completed_from_another_thread),
+        cmocka_unit_test(throttle_spaces_items_on_the_loop),
         cmocka_unit_test(stopping_mid_stream_leaks_nothing),
+        cmocka_unit_test(stopping_with_a_timer_armed_leaks_nothing),
         cmocka_unit_test(bad_input_is_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
