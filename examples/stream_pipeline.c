@@ -3,7 +3,11 @@
  *   producer threads --mpsc--> filter (odd jobs) --> map (job -> a future:
  *   the job goes to a service thread with a oneshot for its answer)
  *   --> buffer_unordered(4) (up to four answers awaited at once)
- *   --> timeout (500 ms without an answer) --> ready_chunks(8) --> fold
+ *   --> ready_chunks(8) --> fold
+ *
+ * with a timeout over the whole stream (ACHAN_TIMEOUT once per 500 ms
+ * without a chunk). The fold skips TIMEOUTs, so a small achan_stream_poll_fn
+ * "tap" between the timeout and the fold counts them for the report.
  *
  * The fold runs as a task on achan's single-threaded executor, which sleeps
  * until a channel wakes it. Three producer threads send jobs 1..600; the
@@ -97,6 +101,24 @@ static void add_chunk(void *acc, const void *item, void *user) {
         t->largest_chunk = (int)c->count;
 }
 
+/* Passes its input through, counting the ACHAN_TIMEOUTs it sees. */
+typedef struct tap {
+    achan_stream *in;
+    int timeouts;
+} tap;
+
+static achan_status tap_poll(achan_context *cx, void *item, void *user) {
+    tap *t = user;
+    achan_status st = achan_stream_poll_next(t->in, cx, item);
+    if (st == ACHAN_TIMEOUT)
+        t->timeouts++;
+    return st;
+}
+
+static void tap_drop(void *user) {
+    achan_stream_drop(((tap *)user)->in); /* The tap owns its input, as adapters do. */
+}
+
 static void finished(achan_status st, void *output, void *user) {
     totals *t = user;
     if (st == ACHAN_OK)
@@ -117,8 +139,11 @@ int main(void) {
     if (achan_stream_filter(s, is_odd, NULL, NULL, &s) != ACHAN_OK ||
         achan_stream_map(s, sizeof(achan_future *), ask, req_tx, NULL, &s) != ACHAN_OK ||
         achan_stream_buffer_unordered(s, 4, sizeof(long), &s) != ACHAN_OK ||
-        achan_stream_timeout(s, 500 * 1000 * 1000, &s) != ACHAN_OK ||
-        achan_stream_ready_chunks(s, 8, &s) != ACHAN_OK)
+        achan_stream_ready_chunks(s, 8, &s) != ACHAN_OK ||
+        achan_stream_timeout(s, 500 * 1000 * 1000, &s) != ACHAN_OK)
+        return 1;
+    tap timeouts = {s, 0};
+    if (achan_stream_poll_fn(s->item_size, tap_poll, &timeouts, tap_drop, &s) != ACHAN_OK)
         return 1;
     totals zero = {0, 0, 0, 0}, result = zero;
     achan_future *fold;
@@ -154,10 +179,12 @@ int main(void) {
     for (long j = 1; j <= PRODUCERS * JOBS_EACH; j += 2, odd++)
         expect += j * j;
     printf("stream_pipeline: %d jobs from %d threads -> filter (odd) -> map (ask a service)\n"
-           "  -> buffer_unordered(4) -> timeout(500 ms) -> ready_chunks(8) -> fold, on the executor\n",
+           "  -> buffer_unordered(4) -> ready_chunks(8) -> fold, on the executor,\n"
+           "  with timeout(500 ms) over the whole stream\n",
            PRODUCERS * JOBS_EACH, PRODUCERS);
-    printf("  %d answers in %d chunks (largest %d), sum of squares %ld (%s), %.1f ms, run: %s\n",
+    printf("  %d answers in %d chunks (largest %d), sum of squares %ld (%s), %d timeouts,"
+           " %.1f ms, run: %s\n",
            result.answers, result.chunks, result.largest_chunk, result.sum,
-           result.sum == expect ? "correct" : "WRONG", ms, achan_status_str(st));
+           result.sum == expect ? "correct" : "WRONG", timeouts.timeouts, ms, achan_status_str(st));
     return st == ACHAN_OK && result.answers == odd && result.sum == expect ? 0 : 1;
 }
