@@ -27,7 +27,8 @@
  *
  * LAGGED from an input is returned at once with nothing written and changes
  * no count (take, skip, enumerate); adapters that were part-way through a
- * batch keep it (chunks) or deliver it first (ready_chunks, see there).
+ * batch keep it (chunks) or deliver it first (ready_chunks, see there). The
+ * same holds for ACHAN_TIMEOUT from a timeout below them: it is never lost.
  *
  * Cooperative budget: achan_coop_proceed is consulted before every extra
  * round of a loop over a ready input, that is after an item was discarded
@@ -744,7 +745,9 @@ typedef struct chunks_stream {
     size_t count; /* chunks: items buffered in buf. */
     bool in_done; /* The input returned CLOSED. */
     bool done;
-    bool lagged;        /* ready_chunks: a lag seen after a partial chunk, still to report. */
+    /* ready_chunks: a status other than OK, PENDING or CLOSED (LAGGED,
+     * TIMEOUT) that ended a partial chunk, still to report; OK if none. */
+    achan_status held;
     unsigned char *buf; /* chunks: max input items. */
 } chunks_stream;
 
@@ -762,16 +765,17 @@ static size_t ready_fill(chunks_stream *c, achan_context *cx, void *item, achan_
     }
     if (*st == ACHAN_CLOSED)
         c->in_done = true;
-    else if (*st == ACHAN_LAGGED && k > 0)
-        c->lagged = true; /* Deliver the items before it first. */
+    else if (*st != ACHAN_PENDING && k > 0)
+        c->held = *st; /* Deliver the items before it first. */
     return k;
 }
 
 static achan_status ready_chunks_poll(achan_stream *s, achan_context *cx, void *item) {
     chunks_stream *c = (chunks_stream *)s;
-    if (c->lagged) {
-        c->lagged = false;
-        return ACHAN_LAGGED;
+    if (c->held != ACHAN_OK) {
+        achan_status held = c->held;
+        c->held = ACHAN_OK;
+        return held;
     }
     if (c->done || c->in_done) {
         c->done = true;
@@ -814,6 +818,7 @@ static achan_status chunks_new(achan_stream *in, size_t max, bool buffer,
     c->stream.item_size = size;
     c->in = in;
     c->max = max;
+    c->held = ACHAN_OK;
     c->buf = achan__obj_at(c, buf_off);
     *out = c;
     return ACHAN_OK;

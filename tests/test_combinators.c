@@ -1316,6 +1316,24 @@ static void ready_chunks_over_other_streams(void **state) {
     assert_int_equal(test_waker_live(&tw), 0);
 }
 
+/* A timeout below ready_chunks that fires after a partial chunk: the chunk
+ * comes first, then the TIMEOUT, then the rest (nothing is lost). */
+static void ready_chunks_delivers_items_before_a_timeout(void **state) {
+    (void)state;
+    static const step steps[] = {OKV(1), OKV(2), {ACHAN_TIMEOUT, 0}, OKV(3)};
+    script sc;
+    achan_stream *s = script_stream(&sc, steps, sizeof steps / sizeof steps[0]);
+    assert_int_equal(achan_stream_ready_chunks(s, 8, &s), ACHAN_OK);
+    CHUNK_BUF(buf, 8);
+    assert_int_equal(poll_noop(s, buf.b), ACHAN_OK);
+    expect_chunk(buf.b, 2, 1);
+    assert_int_equal(poll_noop(s, buf.b), ACHAN_TIMEOUT);
+    assert_int_equal(poll_noop(s, buf.b), ACHAN_OK);
+    expect_chunk(buf.b, 1, 3);
+    expect_closed_forever(s);
+    achan_stream_drop(s);
+}
+
 static void ready_chunks_delivers_items_before_a_lag(void **state) {
     (void)state;
     script sc;
@@ -1844,6 +1862,7 @@ int main(void) {
         cmocka_unit_test(ready_chunks_respects_max),
         cmocka_unit_test(ready_chunks_over_other_streams),
         cmocka_unit_test(ready_chunks_delivers_items_before_a_lag),
+        cmocka_unit_test(ready_chunks_delivers_items_before_a_timeout),
         cmocka_unit_test(chunks_are_full_but_the_last),
         cmocka_unit_test(chunks_wait_to_fill_across_pending),
         cmocka_unit_test(chunks_pass_lag_and_keep_the_partial_chunk),
