@@ -615,9 +615,10 @@ static loom_order loom_order_of(int round) {
     return (loom_order)(round % 3);
 }
 
-/* Starts `other` and the poller in the round's order; returns once the
- * poller thread has ended (`other` may still run: join it). */
-static void run_in_order(int round, pthread_t *other, void *(*other_fn)(void *), void *other_arg,
+/* Starts `other` and the poller in the round's order and returns once the
+ * poller thread has ended. Returns whether `other` was joined already;
+ * otherwise it may still run, and the caller joins it. */
+static bool run_in_order(int round, pthread_t *other, void *(*other_fn)(void *), void *other_arg,
                          void *(*poll_fn)(void *), void *poll_arg) {
     pthread_t poller;
     loom_order o = loom_order_of(round);
@@ -629,6 +630,7 @@ static void run_in_order(int round, pthread_t *other, void *(*other_fn)(void *),
     pthread_join(poller, NULL);
     if (o == POLL_FIRST)
         assert_int_equal(pthread_create(other, NULL, other_fn, other_arg), 0);
+    return o == OTHER_FIRST;
 }
 
 /* Tokio changing_rx_task: the receive is polled once on a thread that then
@@ -645,7 +647,7 @@ static void changing_rx_task(void **state) {
         new_int(&tx, &rx);
         pthread_t sender;
         recv_poll_once p = {.rx = rx, .t = &t, .v = 0};
-        run_in_order(round, &sender, send_later, tx, poll_recv_once, &p);
+        bool joined = run_in_order(round, &sender, send_later, tx, poll_recv_once, &p);
         if (loom_order_of(round) != RACE)
             assert_int_equal(p.st, loom_order_of(round) == POLL_FIRST ? ACHAN_PENDING : ACHAN_OK);
         if (p.st == ACHAN_PENDING && (round & 1)) {
@@ -657,7 +659,8 @@ static void changing_rx_task(void **state) {
             assert_int_equal(p.st, ACHAN_OK);
         }
         assert_int_equal(p.v, 1);
-        pthread_join(sender, NULL);
+        if (!joined)
+            pthread_join(sender, NULL);
         achan_oneshot_receiver_drop(rx);
         assert_int_equal(test_waker_live(&t), 0); /* The stale clone was released. */
     }
@@ -688,7 +691,7 @@ static void changing_tx_task(void **state) {
         new_int(&tx, &rx);
         pthread_t dropper;
         closed_poll_once p = {.tx = tx, .t = &t};
-        run_in_order(round, &dropper, drop_rx_later, rx, poll_closed_once, &p);
+        bool joined = run_in_order(round, &dropper, drop_rx_later, rx, poll_closed_once, &p);
         if (loom_order_of(round) != RACE)
             assert_int_equal(p.st, loom_order_of(round) == POLL_FIRST ? ACHAN_PENDING : ACHAN_OK);
         if (p.st == ACHAN_PENDING) {
@@ -700,7 +703,8 @@ static void changing_tx_task(void **state) {
             achan_waker_drop(w);
         }
         assert_int_equal(p.st, ACHAN_OK);
-        pthread_join(dropper, NULL);
+        if (!joined)
+            pthread_join(dropper, NULL);
         assert_true(achan_oneshot_sender_is_closed(tx));
         assert_int_equal(send_int(tx, 1), ACHAN_CLOSED); /* Consumes tx. */
         assert_int_equal(test_waker_live(&t), 0);
