@@ -115,7 +115,7 @@ static void read_by_changed(reader *r) {
 static void read_by_stream(reader *r, bool blocking) {
     achan_stream *s = achan_watch_receiver_stream(r->rx);
     achan_waker w;
-    assert_int_equal(achan_thread_waker(&w), ACHAN_OK);
+    TEST_CHECK(achan_thread_waker(&w) == ACHAN_OK);
     achan_context cx = {&w};
     value256 v;
     achan_status st;
@@ -243,7 +243,7 @@ static void *respond(void *arg) {
     while (achan_mpsc_recv_blocking(requests, &req, -1) == ACHAN_OK) {
         uint64_t answer = req.n * 2 + 1;
         achan_status st = achan_oneshot_send(req.reply, &answer);
-        assert_int_equal(st, ACHAN_OK);
+        TEST_CHECK(st == ACHAN_OK);
     }
     achan_mpsc_receiver_drop(requests);
     return NULL;
@@ -364,7 +364,7 @@ static void receiver_side(drop_race *d, achan_oneshot_receiver *rx, uint64_t i) 
     switch (i % 4) {
     case 2:
         if (achan_oneshot_try_recv(rx, &v) == ACHAN_OK) {
-            assert_int_equal(v, i);
+            TEST_CHECK(v == i);
             atomic_fetch_add(&d->received, 1);
         }
         break;
@@ -373,8 +373,10 @@ static void receiver_side(drop_race *d, achan_oneshot_receiver *rx, uint64_t i) 
          * it), so the counting waker is a static one, checked at the end. */
         achan_waker w = test_waker_get(&race_waker);
         achan_context cx = {&w};
-        if (achan_oneshot_poll_recv(rx, &cx, &v) == ACHAN_OK)
+        if (achan_oneshot_poll_recv(rx, &cx, &v) == ACHAN_OK) {
+            TEST_CHECK(v == i);
             atomic_fetch_add(&d->received, 1);
+        }
         achan_oneshot_receiver_close(rx);
         break;
     }

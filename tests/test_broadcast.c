@@ -7,6 +7,7 @@
 #include "test_support.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1406,6 +1407,227 @@ static void blocking_receivers_on_threads(void **state) {
     }
 }
 
+/* ---- Tokio's loom_broadcast.rs, on real threads ----
+ *
+ * Loom runs each model under every interleaving; here each model runs
+ * LOOM_ROUNDS times on real threads and the scheduler varies the
+ * interleaving. Threads other than the test's own check with TEST_CHECK. */
+
+enum { LOOM_ROUNDS = 200 };
+
+/* Senders pace themselves by round: not at all (receivers fall behind and
+ * lag), a yield after each send, or a short sleep after each send (receivers
+ * mostly keep up and wait: the wake path). */
+static void pace(int round) {
+    if (round % 3 == 1)
+        sched_yield();
+    else if (round % 3 == 2)
+        achan_thread_park(50000); /* About 50 us (a stray wake ends it early). */
+}
+
+/* What one receiver accounts for until CLOSED: Tokio's `num` counts each
+ * value received and each lag's skipped count. Values are 10 * sender +
+ * sequence; each sender's must arrive in increasing order. */
+typedef struct {
+    achan_broadcast_receiver *rx;
+    uint64_t received, skipped;
+    int last[2];
+    bool out_of_order;
+} tally;
+
+static void tally_until_closed(tally *t) {
+    int v;
+    uint64_t skipped;
+    achan_status st;
+    t->last[0] = 0;
+    t->last[1] = 10;
+    while ((st = achan_broadcast_recv_blocking(t->rx, &v, &skipped, -1)) != ACHAN_CLOSED) {
+        if (st == ACHAN_LAGGED) {
+            t->skipped += skipped;
+            continue;
+        }
+        TEST_CHECK(st == ACHAN_OK);
+        TEST_CHECK(v / 10 == 0 || v / 10 == 1);
+        t->out_of_order |= v <= t->last[v / 10];
+        t->last[v / 10] = v;
+        t->received++;
+    }
+}
+
+static void *tally_thread(void *arg) {
+    tally_until_closed(arg);
+    return NULL;
+}
+
+typedef struct {
+    achan_broadcast_sender *tx;
+    int base, round;
+} three_sends;
+
+/* Sends base + 1, base + 2, base + 3, then drops its sender. */
+static void *send_three_then_drop(void *arg) {
+    three_sends *s = arg;
+    for (int i = 1; i <= 3; i++) {
+        int v = s->base + i;
+        TEST_CHECK(achan_broadcast_send(s->tx, &v, NULL) == ACHAN_OK);
+        pace(s->round);
+    }
+    achan_broadcast_sender_drop(s->tx);
+    return NULL;
+}
+
+/* Tokio loom broadcast_send (cap 2): two senders on two threads send three
+ * values each; the receiver accounts for all 6 (received + skipped), then
+ * sees CLOSED. */
+static void loom_broadcast_send(void **state) {
+    (void)state;
+    for (int round = 0; round < LOOM_ROUNDS; round++) {
+        achan_broadcast_sender *tx;
+        achan_broadcast_receiver *rx;
+        assert_int_equal(new_chan(2, &tx, &rx), ACHAN_OK);
+        three_sends s[2] = {{tx, 0, round}, {achan_broadcast_sender_clone(tx), 10, round}};
+        assert_non_null(s[1].tx);
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, send_three_then_drop, &s[i]), 0);
+        tally t = {.rx = rx};
+        tally_until_closed(&t);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        assert_int_equal(t.received + t.skipped, 6);
+        assert_int_equal(achan_broadcast_receiver_skipped(rx), t.skipped);
+        assert_false(t.out_of_order);
+        achan_broadcast_receiver_drop(rx);
+    }
+}
+
+/* Tokio loom broadcast_wrap (cap 2): three sends wrap the ring while two
+ * receivers read on their own threads; each accounts for 3, then CLOSED. */
+static void loom_broadcast_wrap(void **state) {
+    (void)state;
+    for (int round = 0; round < LOOM_ROUNDS; round++) {
+        achan_broadcast_sender *tx;
+        achan_broadcast_receiver *rx;
+        assert_int_equal(new_chan(2, &tx, &rx), ACHAN_OK);
+        tally t[2] = {{.rx = rx}, {.rx = achan_broadcast_subscribe(tx)}};
+        assert_non_null(t[1].rx);
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, tally_thread, &t[i]), 0);
+        for (int v = 1; v <= 3; v++) {
+            send_to(tx, v, 2);
+            pace(round);
+        }
+        achan_broadcast_sender_drop(tx);
+        for (int i = 0; i < 2; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(t[i].received + t[i].skipped, 3);
+            assert_false(t[i].out_of_order);
+            achan_broadcast_receiver_drop(t[i].rx);
+        }
+    }
+}
+
+static void *expect_one_two_three_then_closed(void *arg) {
+    achan_broadcast_receiver *rx = arg;
+    int v = 0;
+    for (int i = 1; i <= 3; i++) {
+        TEST_CHECK(achan_broadcast_recv_blocking(rx, &v, NULL, -1) == ACHAN_OK);
+        TEST_CHECK(v == i);
+    }
+    TEST_CHECK(achan_broadcast_recv_blocking(rx, &v, NULL, -1) == ACHAN_CLOSED);
+    achan_broadcast_receiver_drop(rx);
+    return NULL;
+}
+
+static void *drop_receiver(void *arg) {
+    achan_broadcast_receiver_drop(arg);
+    return NULL;
+}
+
+/* Tokio loom drop_rx (cap 16): one receiver reads 1, 2, 3, CLOSED on its
+ * thread while the other is dropped on another, during the sends; nothing
+ * leaks. */
+static void loom_drop_rx(void **state) {
+    (void)state;
+    test_alloc ta;
+    test_alloc_init(&ta);
+    achan_opts o = {.item_size = sizeof(int), .capacity = 16, .allocator = &ta.a};
+    for (int round = 0; round < LOOM_ROUNDS; round++) {
+        achan_broadcast_sender *tx;
+        achan_broadcast_receiver *rx1, *rx2;
+        assert_int_equal(achan_broadcast_new(&o, &tx, &rx1), ACHAN_OK);
+        rx2 = achan_broadcast_subscribe(tx);
+        assert_non_null(rx2);
+        pthread_t th[2];
+        assert_int_equal(pthread_create(&th[0], NULL, expect_one_two_three_then_closed, rx1), 0);
+        assert_int_equal(pthread_create(&th[1], NULL, drop_receiver, rx2), 0);
+        for (int v = 1; v <= 3; v++) {
+            size_t n = 0;
+            assert_int_equal(achan_broadcast_send(tx, &v, &n), ACHAN_OK);
+            assert_true(n == 1 || n == 2); /* rx2 may be gone already. */
+        }
+        achan_broadcast_sender_drop(tx);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        assert_int_equal(test_alloc_live_bytes(&ta), 0);
+    }
+}
+
+static void *send_hundred_then_drop(void *arg) {
+    int v = 0;
+    for (int i = 0; i < 100; i++)
+        TEST_CHECK(achan_broadcast_send(arg, &v, NULL) == ACHAN_OK);
+    achan_broadcast_sender_drop(arg);
+    return NULL;
+}
+
+static void *recv_while_ok_then_drop(void *arg) {
+    int v;
+    achan_status st;
+    while ((st = achan_broadcast_recv_blocking(arg, &v, NULL, -1)) == ACHAN_OK) {
+    }
+    TEST_CHECK(st == ACHAN_LAGGED); /* Two sends into one slot before it starts. */
+    achan_broadcast_receiver_drop(arg);
+    return NULL;
+}
+
+/* Tokio loom drop_multiple_rx_with_overflow (cap 1): a second sender
+ * overwrites the single slot 100 times on one thread while a lagging
+ * receiver reads and is dropped on another; the other receiver stays. No
+ * crash, nothing leaked, every send OK (a receiver is always left). */
+static void loom_drop_multiple_rx_with_overflow(void **state) {
+    (void)state;
+    test_alloc ta;
+    test_alloc_init(&ta);
+    achan_opts o = {.item_size = sizeof(int), .capacity = 1, .allocator = &ta.a};
+    for (int round = 0; round < LOOM_ROUNDS; round++) {
+        achan_broadcast_sender *tx, *tx2;
+        achan_broadcast_receiver *rx, *rx2;
+        assert_int_equal(achan_broadcast_new(&o, &tx, &rx), ACHAN_OK);
+        rx2 = achan_broadcast_subscribe(tx);
+        assert_non_null(rx2);
+        send_to(tx, 0, 2);
+        tx2 = achan_broadcast_sender_clone(tx);
+        assert_non_null(tx2);
+        pthread_t th[2];
+        assert_int_equal(pthread_create(&th[0], NULL, send_hundred_then_drop, tx2), 0);
+        send_int(tx, 0);
+        assert_int_equal(pthread_create(&th[1], NULL, recv_while_ok_then_drop, rx), 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        assert_int_equal(achan_broadcast_receiver_count(tx), 1);
+        expect_lagged(rx2, 101); /* 102 sent, the last one held. */
+        int v = -1;
+        assert_int_equal(achan_broadcast_try_recv(rx2, &v, NULL), ACHAN_OK);
+        assert_int_equal(v, 0);
+        achan_broadcast_sender_drop(tx);
+        expect_try(rx2, ACHAN_CLOSED);
+        achan_broadcast_receiver_drop(rx2);
+        assert_int_equal(test_alloc_live_bytes(&ta), 0);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(new_rejects_bad_arguments),
@@ -1459,6 +1681,10 @@ int main(void) {
         cmocka_unit_test(recv_blocking_times_out_and_passes_lag_through),
         cmocka_unit_test(timed_out_blocking_recv_unregisters),
         cmocka_unit_test(blocking_receivers_on_threads),
+        cmocka_unit_test(loom_broadcast_send),
+        cmocka_unit_test(loom_broadcast_wrap),
+        cmocka_unit_test(loom_drop_rx),
+        cmocka_unit_test(loom_drop_multiple_rx_with_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

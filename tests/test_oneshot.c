@@ -134,7 +134,7 @@ static void send_recv(void **state) {
 
 static void *send_later(void *arg) {
     achan_oneshot_sender *tx = arg;
-    assert_int_equal(send_int(tx, 1), ACHAN_OK);
+    TEST_CHECK(send_int(tx, 1) == ACHAN_OK);
     return NULL;
 }
 
@@ -582,6 +582,135 @@ static void recv_blocking_sees_sender_drop(void **state) {
     achan_oneshot_receiver_drop(rx);
 }
 
+/* ---- Tokio's loom_oneshot.rs, on real threads ----
+ *
+ * Loom runs each model under every interleaving; here each model runs
+ * LOOM_ROUNDS times on real threads and the scheduler varies the
+ * interleaving. Threads other than the test's own check with TEST_CHECK. */
+
+enum { LOOM_ROUNDS = 200 };
+
+typedef struct {
+    achan_oneshot_receiver *rx;
+    test_waker *t;
+    achan_status st;
+    int v;
+} recv_poll_once;
+
+static void *poll_recv_once(void *arg) {
+    recv_poll_once *p = arg;
+    p->st = poll_recv_with(p->rx, p->t, &p->v);
+    TEST_CHECK(p->st == ACHAN_OK || p->st == ACHAN_PENDING);
+    TEST_CHECK(p->st != ACHAN_OK || p->v == 1);
+    return NULL;
+}
+
+/* Which side of a two-thread model acts first in a round: in a third of the
+ * rounds the other side (send, drop) completes before the poll, in a third
+ * the poll completes before the other side starts (so the PENDING path and
+ * the cross-thread wake are always taken), and in the rest both race. */
+typedef enum { OTHER_FIRST, POLL_FIRST, RACE } loom_order;
+
+static loom_order loom_order_of(int round) {
+    return (loom_order)(round % 3);
+}
+
+/* Starts `other` and the poller in the round's order and returns once the
+ * poller thread has ended. Returns whether `other` was joined already;
+ * otherwise it may still run, and the caller joins it. */
+static bool run_in_order(int round, pthread_t *other, void *(*other_fn)(void *), void *other_arg,
+                         void *(*poll_fn)(void *), void *poll_arg) {
+    pthread_t poller;
+    loom_order o = loom_order_of(round);
+    if (o != POLL_FIRST)
+        assert_int_equal(pthread_create(other, NULL, other_fn, other_arg), 0);
+    if (o == OTHER_FIRST)
+        pthread_join(*other, NULL);
+    assert_int_equal(pthread_create(&poller, NULL, poll_fn, poll_arg), 0);
+    pthread_join(poller, NULL);
+    if (o == POLL_FIRST)
+        assert_int_equal(pthread_create(other, NULL, other_fn, other_arg), 0);
+    return o == OTHER_FIRST;
+}
+
+/* Tokio changing_rx_task: the receive is polled once on a thread that then
+ * ends (a PENDING leaves that thread's waker registered) while another
+ * thread sends 1; then the test's own thread waits for the value (blocking
+ * receive, or the future on the thread parker), which must replace the
+ * stale registration and still get 1. */
+static void changing_rx_task(void **state) {
+    (void)state;
+    for (int round = 0; round < LOOM_ROUNDS; round++) {
+        achan_oneshot_sender *tx;
+        achan_oneshot_receiver *rx;
+        test_waker t = {0};
+        new_int(&tx, &rx);
+        pthread_t sender;
+        recv_poll_once p = {.rx = rx, .t = &t, .v = 0};
+        bool joined = run_in_order(round, &sender, send_later, tx, poll_recv_once, &p);
+        if (loom_order_of(round) != RACE)
+            assert_int_equal(p.st, loom_order_of(round) == POLL_FIRST ? ACHAN_PENDING : ACHAN_OK);
+        if (p.st == ACHAN_PENDING && (round & 1)) {
+            assert_int_equal(achan_oneshot_recv_blocking(rx, &p.v, -1), ACHAN_OK);
+        } else if (p.st == ACHAN_PENDING) {
+            achan_future *f = achan_oneshot_receiver_future(rx);
+            assert_int_equal(achan_block_on(f, &p.v, -1), ACHAN_OK);
+        } else {
+            assert_int_equal(p.st, ACHAN_OK);
+        }
+        assert_int_equal(p.v, 1);
+        if (!joined)
+            pthread_join(sender, NULL);
+        achan_oneshot_receiver_drop(rx);
+        assert_int_equal(test_waker_live(&t), 0); /* The stale clone was released. */
+    }
+}
+
+typedef struct {
+    achan_oneshot_sender *tx;
+    test_waker *t;
+    achan_status st;
+} closed_poll_once;
+
+static void *poll_closed_once(void *arg) {
+    closed_poll_once *p = arg;
+    p->st = poll_closed_with(p->tx, p->t);
+    TEST_CHECK(p->st == ACHAN_OK || p->st == ACHAN_PENDING);
+    return NULL;
+}
+
+/* Tokio changing_tx_task: poll_closed polled once on a thread that then ends
+ * while another thread drops the receiver; then the test's own thread waits
+ * (on the thread parker) until poll_closed is OK. */
+static void changing_tx_task(void **state) {
+    (void)state;
+    for (int round = 0; round < LOOM_ROUNDS; round++) {
+        achan_oneshot_sender *tx;
+        achan_oneshot_receiver *rx;
+        test_waker t = {0};
+        new_int(&tx, &rx);
+        pthread_t dropper;
+        closed_poll_once p = {.tx = tx, .t = &t};
+        bool joined = run_in_order(round, &dropper, drop_rx_later, rx, poll_closed_once, &p);
+        if (loom_order_of(round) != RACE)
+            assert_int_equal(p.st, loom_order_of(round) == POLL_FIRST ? ACHAN_PENDING : ACHAN_OK);
+        if (p.st == ACHAN_PENDING) {
+            achan_waker w;
+            assert_int_equal(achan_thread_waker(&w), ACHAN_OK);
+            achan_context cx = {&w};
+            while ((p.st = poll_closed_fn(tx, &cx)) == ACHAN_PENDING)
+                achan_thread_park(-1);
+            achan_waker_drop(w);
+        }
+        assert_int_equal(p.st, ACHAN_OK);
+        if (!joined)
+            pthread_join(dropper, NULL);
+        assert_true(achan_oneshot_sender_is_closed(tx));
+        assert_int_equal(send_int(tx, 1), ACHAN_CLOSED); /* Consumes tx. */
+        assert_int_equal(test_waker_live(&t), 0);
+    }
+}
+
 /* ---- item_drop ---- */
 
 static void unreceived_value_is_dropped_exactly_once(void **state) {
@@ -720,6 +849,8 @@ int main(void) {
         cmocka_unit_test(dropping_a_view_drops_the_receiver),
         cmocka_unit_test(recv_blocking_times_out_then_receives),
         cmocka_unit_test(recv_blocking_sees_sender_drop),
+        cmocka_unit_test(changing_rx_task),
+        cmocka_unit_test(changing_tx_task),
         cmocka_unit_test(unreceived_value_is_dropped_exactly_once),
         cmocka_unit_test(allocation_failure_is_nomem_and_leaks_nothing),
         cmocka_unit_test(large_values_are_copied_whole),

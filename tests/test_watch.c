@@ -439,7 +439,7 @@ static void *send_one(void *arg) {
     send_one_args *a = arg;
     str v;
     snprintf(v.s, sizeof v.s, "%d", a->value);
-    assert_int_equal(achan_watch_send(a->tx, &v), ACHAN_OK);
+    TEST_CHECK(achan_watch_send(a->tx, &v) == ACHAN_OK);
     return NULL;
 }
 
@@ -811,7 +811,7 @@ static void waker_may_reenter_the_channel(void **state) {
 
 static void *send_after_a_while(void *arg) {
     achan_watch_sender *tx = arg;
-    assert_int_equal(send_str(tx, "late"), ACHAN_OK);
+    TEST_CHECK(send_str(tx, "late") == ACHAN_OK);
     achan_watch_sender_drop(tx);
     return NULL;
 }
@@ -830,6 +830,42 @@ static void changed_blocking_times_out_then_sees_change(void **state) {
     assert_int_equal(achan_watch_changed_blocking(rx, -1), ACHAN_CLOSED);
     pthread_join(th, NULL);
     achan_watch_receiver_drop(rx);
+}
+
+/* ---- Tokio's loom_watch.rs, on real threads ---- */
+
+static void *send_two(void *arg) {
+    TEST_CHECK(send_str(arg, "2") == ACHAN_OK);
+    return NULL;
+}
+
+/* Tokio loom smoke: five receivers (clones of one) each see a change to "2"
+ * sent from another thread, whenever it lands; run 200 times so the
+ * scheduler varies where. */
+static void loom_smoke(void **state) {
+    (void)state;
+    enum { RECEIVERS = 5, ROUNDS = 200 };
+    for (int round = 0; round < ROUNDS; round++) {
+        achan_watch_sender *tx;
+        achan_watch_receiver *rx[RECEIVERS];
+        new_str("1", &tx, &rx[0]);
+        for (int i = 1; i < RECEIVERS; i++) {
+            rx[i] = achan_watch_receiver_clone(rx[0]);
+            assert_non_null(rx[i]);
+        }
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, send_two, tx), 0);
+        for (int i = 0; i < RECEIVERS; i++) {
+            assert_int_equal(achan_watch_changed_blocking(rx[i], -1), ACHAN_OK);
+            assert_borrow(rx[i], "2");
+        }
+        pthread_join(th, NULL);
+        achan_watch_sender_drop(tx);
+        for (int i = 0; i < RECEIVERS; i++) {
+            assert_int_equal(achan_watch_changed_blocking(rx[i], 0), ACHAN_CLOSED);
+            achan_watch_receiver_drop(rx[i]);
+        }
+    }
 }
 
 /* ---- values ---- */
@@ -938,6 +974,7 @@ int main(void) {
         cmocka_unit_test(every_waiter_is_woken_once),
         cmocka_unit_test(waker_may_reenter_the_channel),
         cmocka_unit_test(changed_blocking_times_out_then_sees_change),
+        cmocka_unit_test(loom_smoke),
         cmocka_unit_test(odd_sized_values_are_copied_whole),
         cmocka_unit_test(allocation_failure_is_nomem_and_leaks_nothing),
     };
