@@ -25,7 +25,22 @@
  *   shadow  the writers' plain copy of the value, under write_lock: what
  *           send_modify's function edits, and where send_replace finds the
  *           old value. Publishing copies it into data.
- *   write_lock  serialises writers among themselves only.
+ *   write_lock  serialises writers among themselves only: a word, 0 when
+ *           free, taken with one CAS (acquire) and released with one
+ *           release store, so an uncontended send pays a single atomic
+ *           read-modify-write (a pthread mutex pays two, and its unlock
+ *           waits for the value's stores to leave the store buffer while
+ *           readers keep pulling that line away: W6 ran twice as slow).
+ *           A writer that finds it taken spins briefly (achan__backoff),
+ *           then sleeps on sleep_cond after counting itself in
+ *           writers_sleeping (under sleep_lock). The releaser stores 0,
+ *           issues a seq_cst fence and reads writers_sleeping; the sleeper
+ *           counts itself, fences and tries the CAS once more before it
+ *           waits. Either the sleeper's CAS sees 0 or the releaser sees the
+ *           count and signals under sleep_lock (Dekker again), so no
+ *           wake-up is lost. Any sleeper may take any signal: one that
+ *           loses the race to a fast-path writer sleeps again, and that
+ *           writer's release signals once more.
  *
  * The state word: version (steps of 2) | CLOSED (bit 0, the sender is gone).
  * Only writers (under write_lock) and the sender's drop (which takes it too)
@@ -110,7 +125,11 @@ struct achan__watch_chan {
     achan__atomic_size state; /* version | STATE_CLOSED */
     achan__atomic_size inline_data[INLINE_WORDS];
 
-    ACHAN__CACHE_ALIGNED pthread_mutex_t write_lock;
+    /* Writers only (see the design notes). */
+    ACHAN__CACHE_ALIGNED achan__atomic_size write_lock; /* 0 free, 1 taken. */
+    achan__atomic_size writers_sleeping;                /* Written under sleep_lock. */
+    pthread_mutex_t sleep_lock;
+    pthread_cond_t sleep_cond;
 
     /* Waiting receivers. */
     ACHAN__CACHE_ALIGNED achan__waitlist waiters;
@@ -196,7 +215,7 @@ static size_t read_value(const achan__watch_chan *c, void *out) {
 static void unlink_waiter(achan__watch_chan *c, achan_watch_receiver *rx, achan__wake_batch *b) {
     achan__waitlist_remove(&c->waiters, &rx->waiter);
     c->nwaiting--;
-    /* Relaxed: a flag read only after the fence in notify_receivers, and
+    /* Relaxed: a flag read only after the fence in writers_unlock, and
      * written under the lock. */
     achan__size_store_relaxed(&c->rx_waiting, c->nwaiting != 0);
     achan__wake_batch_take(b, &rx->waiter);
@@ -230,13 +249,65 @@ static void wake_waiters(achan__watch_chan *c) {
     }
 }
 
-/* After publishing a new version or CLOSED. */
-static void notify_receivers(achan__watch_chan *c) {
-    /* Pairs with the fence in register_waiter (see the design notes). */
+/* ------------------------------------------------------------------------ */
+/* The writers' lock (see the design notes).                                 */
+
+static bool writers_try_lock(achan__watch_chan *c) {
+    size_t free_word = 0;
+    /* acq_rel (acquire is what is needed; atomics.h pairs it with release):
+     * pairs with the release store in writers_unlock, so this writer sees
+     * the shadow and state as the previous writer left them. */
+    return achan__size_cas_acq_rel(&c->write_lock, &free_word, 1);
+}
+
+/* Counts itself as sleeping, then waits on sleep_cond until its CAS wins. */
+static void writers_lock_slow(achan__watch_chan *c) {
+    pthread_mutex_lock(&c->sleep_lock);
+    /* Relaxed load and store: only sleepers, under sleep_lock, write it; the
+     * releaser's read is ordered by the two fences. */
+    size_t n = achan__size_load_relaxed(&c->writers_sleeping);
+    achan__size_store_relaxed(&c->writers_sleeping, n + 1);
+    for (;;) {
+        /* Pairs with the fence in writers_unlock: either the CAS below sees
+         * the lock free, or that releaser sees our count and signals. */
+        achan__fence_seq_cst();
+        if (writers_try_lock(c))
+            break;
+        pthread_cond_wait(&c->sleep_cond, &c->sleep_lock);
+    }
+    n = achan__size_load_relaxed(&c->writers_sleeping);
+    achan__size_store_relaxed(&c->writers_sleeping, n - 1);
+    pthread_mutex_unlock(&c->sleep_lock);
+}
+
+static void writers_lock(achan__watch_chan *c) {
+    achan__backoff b = ACHAN__BACKOFF_INIT;
+    while (!writers_try_lock(c)) {
+        if (!achan__backoff_snooze(&b)) {
+            writers_lock_slow(c);
+            return;
+        }
+    }
+}
+
+/* Releases the lock; with notify (a new version or CLOSED was published),
+ * wakes the waiting receivers. Wakers run after the lock is released. */
+static void writers_unlock(achan__watch_chan *c, bool notify) {
+    /* Release: pairs with the next writer's CAS (writers_try_lock). */
+    achan__size_store_release(&c->write_lock, 0);
+    /* One fence for two Dekker pairs: with register_waiter's fence (a
+     * receiver that queued before it is seen here, one that queues after
+     * it sees the new state) and with writers_lock_slow's fence. */
     achan__fence_seq_cst();
     /* Relaxed: ordered by the fence above. */
-    if (achan__size_load_relaxed(&c->rx_waiting))
+    if (notify && achan__size_load_relaxed(&c->rx_waiting))
         wake_waiters(c);
+    /* Relaxed: ordered by the fence above. */
+    if (achan__size_load_relaxed(&c->writers_sleeping) != 0) {
+        pthread_mutex_lock(&c->sleep_lock);
+        pthread_cond_signal(&c->sleep_cond);
+        pthread_mutex_unlock(&c->sleep_lock);
+    }
 }
 
 /* Queues rx with a clone of waker (replacing an earlier one), then fences:
@@ -259,7 +330,7 @@ static void register_waiter(achan_watch_receiver *rx, const achan_waker *waker) 
     achan__waitlist_unlock(&c->waiters);
     if (has_old)
         achan_waker_drop(old);
-    /* Pairs with the fence in notify_receivers. */
+    /* Pairs with the fence in writers_unlock. */
     achan__fence_seq_cst();
 }
 
@@ -325,12 +396,18 @@ static achan__watch_chan *chan_new(const achan_opts *o, const void *initial, siz
     if (!c)
         return NULL;
     memset(c, 0, sizeof *c);
-    if (pthread_mutex_init(&c->write_lock, NULL) != 0) {
+    if (pthread_mutex_init(&c->sleep_lock, NULL) != 0) {
+        achan__free(&alloc, c, size);
+        return NULL;
+    }
+    if (pthread_cond_init(&c->sleep_cond, NULL) != 0) {
+        pthread_mutex_destroy(&c->sleep_lock);
         achan__free(&alloc, c, size);
         return NULL;
     }
     if (!achan__waitlist_init(&c->waiters)) {
-        pthread_mutex_destroy(&c->write_lock);
+        pthread_cond_destroy(&c->sleep_cond);
+        pthread_mutex_destroy(&c->sleep_lock);
         achan__free(&alloc, c, size);
         return NULL;
     }
@@ -350,6 +427,8 @@ static achan__watch_chan *chan_new(const achan_opts *o, const void *initial, siz
     }
     achan__size_init(&c->seq, 0);
     achan__size_init(&c->state, 0);
+    achan__size_init(&c->write_lock, 0);
+    achan__size_init(&c->writers_sleeping, 0);
     c->nwaiting = 0;
     achan__size_init(&c->rx_waiting, 0);
     achan__size_init(&c->refs, 1); /* The sender; receivers add theirs. */
@@ -362,7 +441,8 @@ static achan__watch_chan *chan_new(const achan_opts *o, const void *initial, siz
 static void chan_free(achan__watch_chan *c) {
     achan__waker_cell_destroy(&c->tx_waker);
     achan__waitlist_destroy(&c->waiters);
-    pthread_mutex_destroy(&c->write_lock);
+    pthread_cond_destroy(&c->sleep_cond);
+    pthread_mutex_destroy(&c->sleep_lock);
     achan_allocator alloc = c->alloc;
     achan__free(&alloc, c, c->alloc_size);
 }
@@ -397,13 +477,12 @@ achan_status achan_watch_new(const achan_opts *o, const void *initial, achan_wat
 /* Sender.                                                                   */
 
 static achan_status store(achan__watch_chan *c, const void *value, void *old_out) {
-    pthread_mutex_lock(&c->write_lock);
+    writers_lock(c);
     if (old_out)
         memcpy(old_out, c->shadow, c->item_size);
     memcpy(c->shadow, value, c->item_size);
     publish(c, true);
-    pthread_mutex_unlock(&c->write_lock);
-    notify_receivers(c);
+    writers_unlock(c, true);
     return ACHAN_OK;
 }
 
@@ -430,11 +509,10 @@ void achan_watch_send_modify(achan_watch_sender *tx, void (*fn)(void *value, voi
         return;
     ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
     achan__watch_chan *c = chan_of_tx(tx);
-    pthread_mutex_lock(&c->write_lock);
+    writers_lock(c);
     fn(c->shadow, u);
     publish(c, true);
-    pthread_mutex_unlock(&c->write_lock);
-    notify_receivers(c);
+    writers_unlock(c, true);
 }
 
 bool achan_watch_send_if_modified(achan_watch_sender *tx, bool (*fn)(void *value, void *u),
@@ -443,14 +521,12 @@ bool achan_watch_send_if_modified(achan_watch_sender *tx, bool (*fn)(void *value
         return false;
     ACHAN__CHECK_HANDLE(tx, ACHAN__TAG_WATCH_TX);
     achan__watch_chan *c = chan_of_tx(tx);
-    pthread_mutex_lock(&c->write_lock);
+    writers_lock(c);
     bool modified = fn(c->shadow, u);
     /* Published either way: the changes stay, but only a true result counts
      * as a new version that receivers are told about. */
     publish(c, modified);
-    pthread_mutex_unlock(&c->write_lock);
-    if (modified)
-        notify_receivers(c);
+    writers_unlock(c, modified);
     return modified;
 }
 
@@ -496,11 +572,10 @@ void achan_watch_sender_drop(achan_watch_sender *tx) {
     achan__watch_chan *c = chan_of_tx(tx);
     /* Under write_lock, as every write of state (see publish). Release:
      * receivers that see CLOSED (acquire) see every value sent. */
-    pthread_mutex_lock(&c->write_lock);
+    writers_lock(c);
     size_t st = achan__size_load_relaxed(&c->state);
     achan__size_store_release(&c->state, st | STATE_CLOSED);
-    pthread_mutex_unlock(&c->write_lock);
-    notify_receivers(c);
+    writers_unlock(c, true);
     achan__waker_cell_clear(&c->tx_waker);
     chan_release(c);
 }

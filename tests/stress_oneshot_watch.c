@@ -8,6 +8,13 @@
  *       (thread-parker waker) and by the stream's blocking next. Readers that
  *       wait for changes must see strictly increasing values (no value
  *       twice) and end with the final value, then ACHAN_CLOSED.
+ *   watch_concurrent_writers_exclude_each_other
+ *       4 writer threads increment the value's sequence number through
+ *       send_modify and send_if_modified at once (a read-modify-write of
+ *       256 bytes inside the function; now and then the function sleeps, so
+ *       waiting writers go to sleep too) while 2 readers check every value:
+ *       the final value counts every increment exactly once, and no reader
+ *       sees a torn value or a sequence number go backwards.
  *   oneshot_round_trips
  *       a requester creates a oneshot per request and hands the sender to a
  *       responder thread over an mpsc, then waits for the reply (blocking
@@ -28,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------------ */
 /* watch: torn values.                                                       */
@@ -222,6 +230,91 @@ static void watch_readers_never_see_torn_values(void **state) {
     }
     printf("    watch: %llu writes of 256 bytes, 4 readers: %.1f ms\n", (unsigned long long)writes,
            ms);
+}
+
+/* ------------------------------------------------------------------------ */
+/* watch: several writers at once.                                           */
+
+typedef struct {
+    achan_watch_sender *tx;
+    uint64_t increments;
+    uint64_t calls; /* Owner-only: how often this writer's function ran. */
+} writer;
+
+/* The function runs under the writers' lock, so a plain read-modify-write of
+ * the value is safe; a missing exclusion would lose increments or tear. */
+static void increment(void *value, void *u) {
+    writer *w = u;
+    value256 *v = value;
+    if (++w->calls % 64 == 0) {
+        /* Hold the lock for a while: the other writers give up spinning and
+         * sleep, so the release path must wake them. */
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+    make_value(v, v->seq + 1);
+}
+
+static bool increment_if(void *value, void *u) {
+    increment(value, u);
+    return true;
+}
+
+static void *run_writer(void *arg) {
+    writer *w = arg;
+    for (uint64_t i = 0; i < w->increments; i++) {
+        if (i % 2 == 0)
+            achan_watch_send_modify(w->tx, increment, w);
+        else
+            TEST_CHECK(achan_watch_send_if_modified(w->tx, increment_if, w));
+    }
+    return NULL;
+}
+
+static void watch_concurrent_writers_exclude_each_other(void **state) {
+    (void)state;
+    enum { WRITERS = 4, READERS = 2 };
+    uint64_t each = test_stress_count(50000);
+    uint64_t total = each * WRITERS;
+    value256 v;
+    make_value(&v, 0);
+    achan_opts o = {.item_size = sizeof v};
+    achan_watch_sender *tx;
+    achan_watch_receiver *rx;
+    assert_int_equal(achan_watch_new(&o, &v, &tx, &rx), ACHAN_OK);
+    reader rs[READERS];
+    writer ws[WRITERS];
+    pthread_t rth[READERS], wth[WRITERS];
+    memset(rs, 0, sizeof rs);
+    memset(ws, 0, sizeof ws);
+    for (int i = 0; i < READERS; i++) {
+        rs[i].rx = i == 0 ? rx : achan_watch_subscribe(tx);
+        assert_non_null(rs[i].rx);
+        rs[i].mode = i == 0 ? READ_CHANGED : READ_STREAM_BLOCKING;
+        rs[i].final_seq = total;
+    }
+    double t0 = test_now_ms();
+    for (int i = 0; i < READERS; i++)
+        assert_int_equal(pthread_create(&rth[i], NULL, run_reader, &rs[i]), 0);
+    for (int i = 0; i < WRITERS; i++) {
+        ws[i].tx = tx;
+        ws[i].increments = each;
+        assert_int_equal(pthread_create(&wth[i], NULL, run_writer, &ws[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(wth[i], NULL);
+    achan_watch_sender_drop(tx);
+    for (int i = 0; i < READERS; i++)
+        pthread_join(rth[i], NULL);
+    double ms = test_now_ms() - t0;
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(rs[i].torn, 0);
+        assert_int_equal(rs[i].out_of_order, 0);
+        assert_int_equal(rs[i].last_seq, total); /* Every increment counted once. */
+        assert_int_equal(rs[i].end, ACHAN_CLOSED);
+    }
+    printf("    watch: %d writers x %llu increments, %d readers: %.1f ms\n", WRITERS,
+           (unsigned long long)each, READERS, ms);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -472,6 +565,7 @@ static void oneshot_concurrent_drops(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(watch_readers_never_see_torn_values),
+        cmocka_unit_test(watch_concurrent_writers_exclude_each_other),
         cmocka_unit_test(oneshot_round_trips),
         cmocka_unit_test(oneshot_concurrent_drops),
     };
