@@ -11,7 +11,7 @@
 # (the fence may follow on the next line, or after blank lines) must hold
 # exactly that file, or exactly those lines of it (1-based, inclusive).
 #
-#   scripts/check_docs.sh [FILE.md...]          check (default: docs/*.md)
+#   scripts/check_docs.sh [FILE.md...]          check (default: README.md docs/*.md)
 #   scripts/check_docs.sh --update [FILE.md...] rewrite the marked blocks
 #                                               from the files they name
 #
@@ -33,7 +33,7 @@ case "${1:-}" in
     ;;
 esac
 if [ $# -eq 0 ]; then
-    set -- docs/*.md
+    set -- README.md docs/*.md
 fi
 
 # The awk program reads one Markdown file. In check mode it prints one line

@@ -114,7 +114,12 @@ run_lint() {
             rc=1
         fi
         echo "=== [$name] cppcheck"
+        # cppcheck names files under the working directory (ROOT) by their
+        # relative path, and matches --file-filter against that name: an
+        # absolute filter alone matches nothing ("could not find any files
+        # matching the filter", exit 1). Both forms, for either behaviour.
         if ! cppcheck --project="$dir/compile_commands.json" --file-filter="$ROOT/src/*" \
+            --file-filter='src/*' \
             --enable=warning,style,performance,portability \
             --std=c11 --inline-suppr --suppressions-list=.cppcheck-suppressions \
             --error-exitcode=1 -q -j "$JOBS"; then

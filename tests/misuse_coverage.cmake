@@ -1,6 +1,7 @@
-# misuse_coverage.cmake - fails when a public function (ACHAN_API in
-# include/achan/*.h) is not called by tests/test_misuse.c, so the misuse
-# test keeps up with the headers.
+# misuse_coverage.cmake - fails when a public function (ACHAN_API, or an
+# inline helper: `static inline` at the start of a line, in include/achan/*.h)
+# is not called by tests/test_misuse.c, so the misuse test keeps up with the
+# headers.
 #
 #   cmake -DINC=<include/achan> -DTEST=<tests/test_misuse.c> -P misuse_coverage.cmake
 file(GLOB headers "${INC}/*.h")
@@ -8,7 +9,9 @@ file(READ "${TEST}" test_src)
 set(missing "")
 set(count 0)
 foreach(h IN LISTS headers)
-    file(STRINGS "${h}" lines REGEX "^ACHAN_API ")
+    # ACHAN_API functions, and the inline helpers (waker.h, timer.h) whose
+    # preconditions are debug-build asserts.
+    file(STRINGS "${h}" lines REGEX "^(ACHAN_API|static inline) ")
     foreach(line IN LISTS lines)
         # The name is the identifier right before the first '(' on the line.
         if(NOT line MATCHES "([a-z_][a-z0-9_]*)[ ]*\\(")

@@ -3,7 +3,8 @@
  * nothing: no crash, no handle consumed, no out-parameter written, no waker
  * clone kept, the channel still usable afterwards.
  *
- * Every ACHAN_API function of the public headers (include/achan) appears below (uv.h's when
+ * Every ACHAN_API function of the public headers (include/achan), and every
+ * inline helper of waker.h and timer.h, appears below (uv.h's when
  * libuv is built); the ctest test misuse_coverage (misuse_coverage.cmake)
  * fails when a header gains a function this file does not call.
  * docs/errors.md tabulates the same results.
@@ -161,6 +162,36 @@ static void broadcast_len_of_an_mpsc_receiver(void) {
     achan_broadcast_len((const achan_broadcast_receiver *)(const void *)rx);
 }
 
+/* The inline helpers of waker.h and timer.h check nothing (a wake is one
+ * indirect call); their preconditions are debug-build asserts. */
+static void waker_clone_of_null(void) {
+    achan_waker w = achan_waker_clone(NULL);
+    (void)w;
+}
+
+static void waker_wake_by_ref_of_null(void) {
+    achan_waker_wake_by_ref(NULL);
+}
+
+static void waker_wake_without_vtbl(void) {
+    achan_waker w = {NULL, NULL};
+    achan_waker_wake(w);
+}
+
+static void waker_drop_without_vtbl(void) {
+    achan_waker w = {NULL, NULL};
+    achan_waker_drop(w);
+}
+
+static void waker_will_wake_with_null(void) {
+    achan_waker w = achan_waker_noop();
+    (void)achan_waker_will_wake(&w, NULL);
+}
+
+static void timer_entry_init_of_null(void) {
+    achan_timer_entry_init(NULL);
+}
+
 /* Valgrind checks the forked children too, and reports the channels their
  * abort left allocated (as "possibly lost": the handles point inside them).
  * Harmless, but noise: the death tests are skipped there. */
@@ -179,6 +210,18 @@ static void handles_used_after_release_abort_in_debug_builds(void **state) {
     expect_abort(oneshot_receiver_dropped_twice);
     expect_abort(watch_send_after_sender_drop);
     expect_abort(broadcast_len_of_an_mpsc_receiver);
+}
+
+static void inline_helpers_assert_their_preconditions(void **state) {
+    (void)state;
+    if (under_valgrind())
+        skip();
+    expect_abort(waker_clone_of_null);
+    expect_abort(waker_wake_by_ref_of_null);
+    expect_abort(waker_wake_without_vtbl);
+    expect_abort(waker_drop_without_vtbl);
+    expect_abort(waker_will_wake_with_null);
+    expect_abort(timer_entry_init_of_null);
 }
 #endif
 
@@ -1049,6 +1092,7 @@ int main(void) {
 #ifndef NDEBUG
         /* First, while the process has one thread (the children fork). */
         cmocka_unit_test(handles_used_after_release_abort_in_debug_builds),
+        cmocka_unit_test(inline_helpers_assert_their_preconditions),
 #endif
         cmocka_unit_test(core_and_waker),
         cmocka_unit_test(stream_and_future),

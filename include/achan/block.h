@@ -21,9 +21,22 @@
  * Timeouts everywhere are int64_t nanoseconds on the monotonic clock:
  * negative waits forever, 0 does not wait, positive waits at most that long.
  *
- * Thread-safety: the thread waker may be cloned, woken and dropped from any
- * thread, and may outlive its thread (it then wakes nothing). Parking affects
- * only the calling thread.
+ * Concurrency and ownership:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_thread_waker,           | anything; each acts on the calling
+ *     achan_thread_park, the        | thread's own parker only
+ *     _blocking helpers             |
+ *     the thread waker's clone,     | anything, from any thread; the waker may
+ *     wake, wake_by_ref, drop       | outlive its thread (it then wakes nothing)
+ *
+ *     what                          | owned and freed by
+ *     ------------------------------+-------------------------------------------
+ *     the parker                    | the library: one per thread, freed when
+ *                                   | the thread exits and its last waker goes
+ *     a waker from                  | the caller: wake or drop it exactly once
+ *     achan_thread_waker            |
  */
 #ifndef ACHAN_BLOCK_H
 #define ACHAN_BLOCK_H

@@ -6,11 +6,27 @@
  * ACHAN_INVALID or ACHAN_NOMEM changed nothing: it consumed no handle and took
  * no item, so the caller may retry or clean up as if it had not been made.
  *
- * Thread-safety: the functions here may be called from any thread at any
- * time. The allocator functions a user supplies are called from whichever
- * thread creates or releases a handle or needs memory (an unbounded mpsc
- * sender growing its queue, a clone, a subscribe), possibly from several
- * threads at once: they must be thread-safe.
+ * Concurrency and ownership:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_version,                | anything, on any thread
+ *     achan_version_string,         |
+ *     achan_status_str              |
+ *     a user's allocator functions  | each other, from several threads at once:
+ *                                   | they must be thread-safe
+ *
+ *     what                          | owned and freed by
+ *     ------------------------------+-------------------------------------------
+ *     strings returned here         | the library (static; never free them)
+ *     an achan_opts passed to a     | the caller: the constructor copies it,
+ *     constructor, its allocator    | and the allocator struct, before returning
+ *     the allocator's ctx           | the caller; it must outlive every channel
+ *                                   | created with it
+ *
+ * The allocator functions are called from whichever thread creates or
+ * releases a handle or needs memory (an unbounded mpsc sender growing its
+ * queue, a clone, a subscribe).
  */
 #ifndef ACHAN_CORE_H
 #define ACHAN_CORE_H

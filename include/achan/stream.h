@@ -18,8 +18,25 @@
  * status (usually ACHAN_OK with *out written, or ACHAN_CLOSED). A future
  * must not be polled again after it completed.
  *
- * Ownership: achan_stream_drop / achan_future_drop release the object and
- * everything it owns. A stream or future is used by one thread at a time.
+ * Concurrency and ownership:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_stream_poll_next,       | anything on other streams and futures; one
+ *     achan_stream_next_blocking,   | thread at a time per stream or future
+ *     achan_stream_drop,            |
+ *     achan_future_poll,            |
+ *     achan_future_drop             |
+ *
+ *     what                          | owned and freed by
+ *     ------------------------------+-------------------------------------------
+ *     a stream or future            | whoever created it, until handed to an
+ *                                   | adapter (which then drops it); released
+ *                                   | with achan_stream_drop / achan_future_drop,
+ *                                   | which free everything it owns
+ *     a channel receiver's stream   | the receiver itself: dropping either
+ *                                   | drops both
+ *     the context's waker           | the caller; a poll clones what it keeps
  */
 #ifndef ACHAN_STREAM_H
 #define ACHAN_STREAM_H

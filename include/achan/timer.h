@@ -40,6 +40,8 @@
 
 #include "achan/stream.h"
 
+#include <assert.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -81,8 +83,12 @@ struct achan_timer_entry {
 /** An unarmed entry, for initialisers: achan_timer_entry e = ACHAN_TIMER_ENTRY_INIT; */
 #define ACHAN_TIMER_ENTRY_INIT {NULL, 0, {NULL, NULL}, 0, {NULL, NULL}}
 
-/** Makes *e an unarmed entry (as ACHAN_TIMER_ENTRY_INIT). */
+/**
+ * Makes *e an unarmed entry (as ACHAN_TIMER_ENTRY_INIT). Precondition: e is
+ * not NULL (an assert in debug builds).
+ */
 static inline void achan_timer_entry_init(achan_timer_entry *e) {
+    assert(e);
     achan_timer_entry z = ACHAN_TIMER_ENTRY_INIT;
     *e = z;
 }

@@ -17,12 +17,36 @@
  *     functions must be thread-safe. achan never calls them while holding one
  *     of its locks, so they may call back into achan.
  *
- * Thread-safety: the helpers below are as thread-safe as the vtable they call.
+ * Concurrency and ownership:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_waker_noop,             | anything
+ *     achan_waker_will_wake         |
+ *     clone, wake_by_ref            | anything, on any thread, even on the same
+ *                                   | waker (as thread-safe as its vtable)
+ *     wake, drop                    | anything on other wakers; they end the
+ *                                   | waker they are given
+ *
+ *     who              | owns                          | and releases it with
+ *     -----------------+-------------------------------+----------------------
+ *     whoever holds a  | one reference to what data    | exactly one wake or
+ *     waker            | points to                     | drop
+ *     achan_context    | nothing: borrows the waker    | -
+ *     a poll function  | the clone it registered       | a wake, or a drop
+ *                      |                               | when it is replaced
+ *
+ * Preconditions of the inline helpers (they check nothing, so that waking
+ * costs one indirect call): every waker pointer is non-NULL and every waker
+ * has a non-NULL vtbl. Debug builds (without NDEBUG) catch a NULL with an
+ * assert (docs/errors.md).
  */
 #ifndef ACHAN_WAKER_H
 #define ACHAN_WAKER_H
 
 #include "achan/core.h"
+
+#include <assert.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,21 +90,25 @@ ACHAN_API achan_waker achan_waker_noop(void);
 
 /** A new, independent waker for the same task as *w (w->vtbl->clone). */
 static inline achan_waker achan_waker_clone(const achan_waker *w) {
+    assert(w && w->vtbl);
     return w->vtbl->clone(w->data);
 }
 
 /** Wakes and consumes w. */
 static inline void achan_waker_wake(achan_waker w) {
+    assert(w.vtbl);
     w.vtbl->wake(w.data);
 }
 
 /** Wakes *w and keeps it: *w must still be woken or dropped later. */
 static inline void achan_waker_wake_by_ref(const achan_waker *w) {
+    assert(w && w->vtbl);
     w->vtbl->wake_by_ref(w->data);
 }
 
 /** Releases w without waking it. */
 static inline void achan_waker_drop(achan_waker w) {
+    assert(w.vtbl);
     w.vtbl->drop(w.data);
 }
 
@@ -90,6 +118,7 @@ static inline void achan_waker_drop(achan_waker w) {
  * equivalent wakers; never says true for different ones.
  */
 static inline bool achan_waker_will_wake(const achan_waker *a, const achan_waker *b) {
+    assert(a && b);
     return a->vtbl == b->vtbl && a->data == b->data;
 }
 
