@@ -13,12 +13,10 @@
  *
  * Conventions shared by every function here:
  *
- *   Ownership. An adapter takes ownership of the stream(s) it is given and
- *   drops them in its own drop. The new stream is written to *out, which may
- *   be the same variable as the input: on failure (ACHAN_INVALID,
+ *   Ownership (see the table below). The new stream is written to *out,
+ *   which may be the same variable as the input: on failure (ACHAN_INVALID,
  *   ACHAN_NOMEM) nothing was consumed and *out is unchanged, so the input is
- *   still the caller's. Consumers in future form own their stream too; the
- *   `_blocking` consumers only borrow it.
+ *   still the caller's.
  *
  *   Closures are a function, a `void *user` passed to it, and an optional
  *   `user_drop` called with user exactly once when the adapter is dropped.
@@ -51,7 +49,43 @@
  *   Allocation goes through achan_default_allocator() (malloc unless set
  *   with achan_set_default_allocator).
  *
- * Thread-safety: a stream (and a future) is used by one thread at a time.
+ * Concurrency:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     adapter, source and consumer  | anything on other streams (an input is
+ *     constructors                  | handed over: nothing else may use it),
+ *                                   | except achan_set_default_allocator
+ *     polls and drops of what they  | anything on other streams and futures; one
+ *     make, achan_stream_peek, the  | thread at a time per stream or future, and
+ *     _blocking consumers           | nobody polls an adapter's inputs but it
+ *     achan_default_allocator       | anything except achan_set_default_allocator
+ *     achan_set_default_allocator   | nothing that creates an object without
+ *                                   | achan_opts (it is not thread-safe)
+ *
+ * Closure functions (fn, pred, user_drop) run on the thread that polls or
+ * drops the stream or future they belong to (or calls the _blocking
+ * consumer), one call at a time; a user shared by streams driven from
+ * different threads needs its own locking.
+ *
+ * Ownership:
+ *
+ *     what                          | owned and freed by
+ *     ------------------------------+-------------------------------------------
+ *     an adapter's input stream(s), | the adapter or consumer future, from a
+ *     a consumer future's stream    | successful construction on: dropped in
+ *                                   | its drop
+ *     the stream or future made     | the caller, until handed on: released with
+ *                                   | achan_stream_drop / achan_future_drop
+ *     futures from then's fn, the   | the adapter: it drops each one when it has
+ *     items of buffered's input,    | completed (or is skipped), and the rest in
+ *     once's future                 | its own drop
+ *     a closure's user              | the caller; with a user_drop, the adapter
+ *                                   | from a successful construction on
+ *     a _blocking consumer's        | the caller: borrowed for the call only
+ *     stream, fold_blocking's acc   |
+ *     collect's buf                 | the caller; it must outlive the future
+ *     items passed to closures      | the adapter: valid during the call only
  */
 #ifndef ACHAN_COMBINATORS_H
 #define ACHAN_COMBINATORS_H

@@ -21,8 +21,42 @@
  * (achan_coop_proceed; 128 polls per turn by default, as Tokio), so one
  * always-ready task cannot starve the others.
  *
- * Thread-safety: run, spawn and drop on the executor's own thread (the one
- * calling run); task wakers from any thread.
+ * Concurrency:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_executor_new            | anything except achan_set_default_allocator
+ *     every other achan_executor_   | anything on other executors; one thread at
+ *     function                      | a time per executor: its own thread, the
+ *                                   | one that calls run. Tasks and done
+ *                                   | callbacks may call them from inside run
+ *                                   | (or run_until_idle): spawn, timer, tasks
+ *                                   | and set_budget act, run and
+ *                                   | run_until_idle return at once, drop is
+ *                                   | ignored
+ *     a task's waker: clone, wake,  | anything, from any thread, even after the
+ *     wake_by_ref, drop             | task completed or the executor was dropped
+ *
+ * Tasks are polled on the thread inside run or run_until_idle; done
+ * callbacks run there too, or inside achan_executor_drop.
+ *
+ * Ownership:
+ *
+ *     what                          | owned and freed by
+ *     ------------------------------+-------------------------------------------
+ *     the executor                  | the caller: achan_executor_drop (what task
+ *                                   | wakers still reference goes with the last
+ *                                   | of them)
+ *     a spawned future              | the executor, from a successful spawn on:
+ *                                   | dropped when it completes (before done is
+ *                                   | called) or by achan_executor_drop
+ *     done's user                   | the caller; done is called once per task
+ *                                   | (at completion, or with ACHAN_CLOSED from
+ *                                   | achan_executor_drop), so it may free it
+ *     done's output                 | the executor: valid during the call only
+ *     a task waker clone            | whoever cloned it: wake or drop it once
+ *     achan_executor_timer's timer  | the executor; disarm its entries before
+ *                                   | achan_executor_drop
  */
 #ifndef ACHAN_EXECUTOR_H
 #define ACHAN_EXECUTOR_H

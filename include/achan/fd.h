@@ -27,10 +27,29 @@
  * Backends: eventfd on Linux (default), a non-blocking pipe elsewhere or when
  * asked for with achan_fd_waker_new_pipe.
  *
- * Ownership: achan_fd_waker_drop releases the creator's reference; the fd is
- * closed once every waker made from it has been dropped too (so a late wake
- * never writes to a reused descriptor). Thread-safety: the waker from any
- * thread; fd, clear and drop from the loop's thread.
+ * Concurrency:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_fd_waker_new,           | anything
+ *     achan_fd_waker_new_pipe       |
+ *     the waker's clone, wake,      | anything, from any thread, even after
+ *     wake_by_ref and drop          | achan_fd_waker_drop
+ *     achan_fd_waker_waker          | anything but achan_fd_waker_drop, from any
+ *                                   | thread: it needs the creator's reference
+ *     achan_fd_waker_fd,            | the wakers' functions, and
+ *     achan_fd_waker_clear,         | achan_fd_waker_waker (but not the drop);
+ *     achan_fd_waker_backend,       | one thread at a time for these four: the
+ *     achan_fd_waker_drop           | loop's
+ *
+ * Ownership: achan_fd_waker_new creates the fd waker holding the creator's
+ * reference, which achan_fd_waker_drop releases; each waker from
+ * achan_fd_waker_waker (and each clone of it) holds another, released by its
+ * wake or drop. The descriptor achan_fd_waker_fd returns belongs to the fd
+ * waker: wait on it, but never read or close it yourself. It is closed (with
+ * the pipe's other end), and the memory (from malloc, not
+ * achan_default_allocator) freed, with the last reference, so a late wake
+ * never writes to a reused descriptor.
  */
 #ifndef ACHAN_FD_H
 #define ACHAN_FD_H

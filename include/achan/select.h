@@ -9,8 +9,7 @@
  *     union { struct job j; struct cmd c; } item;
  *     while (achan_select_blocking(sel, &item, &which, -1) != ACHAN_CLOSED) ...
  *
- * A select borrows its streams (the caller still owns and drops them, after
- * the select) and polls them with one waker: each call starts after the
+ * A select polls its streams with one waker: each call starts after the
  * stream that produced last time, so a stream that is always ready cannot
  * starve the ones after it (every ready stream is served within n calls).
  *
@@ -31,7 +30,24 @@
  *
  * item and index are required (ACHAN_INVALID when NULL).
  *
- * Thread-safety: one thread at a time per select (and per stream).
+ * Concurrency:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_select_new              | anything except achan_set_default_allocator
+ *                                   | (it copies the stream pointers, and polls
+ *                                   | nothing)
+ *     achan_select_poll,            | anything on other selects and streams; one
+ *     achan_select_blocking,        | thread at a time per select, and nothing
+ *     achan_select_drop             | else polls its streams meanwhile
+ *
+ * Ownership: achan_select_new creates the select, released with
+ * achan_select_drop. The select borrows its streams: the caller still owns
+ * them (ended ones too) and drops them after the select. The ins array is
+ * copied and need not outlive achan_select_new. A poll that returns
+ * ACHAN_PENDING leaves a clone of cx's waker with every open stream, which
+ * each stream releases as usual (when it wakes it, replaces it or is
+ * dropped).
  */
 #ifndef ACHAN_SELECT_H
 #define ACHAN_SELECT_H

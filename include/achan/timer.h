@@ -31,9 +31,50 @@
  * does nothing. An entry belongs to one timer at a time
  * (achan_timer_entry_arm moves it between timers as needed).
  *
- * Thread-safety: a timer implementation must accept arm/disarm from the
- * thread that polls with it; the shared timer thread accepts them from any
- * thread. Entries are used by one thread at a time.
+ * Concurrency:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_timer_current,          | anything: each reads or sets the calling
+ *     achan_timer_set_current       | thread's own current timer
+ *     achan_timer_shared,           | anything
+ *     achan_timer_now on achan's    |
+ *     own timers (or NULL)          |
+ *     achan_sleep,                  | anything except achan_set_default_allocator
+ *     achan_sleep_until,            | (combinators.h)
+ *     achan_timer_heap_new          |
+ *     achan_timer_entry_arm,        | anything on other entries; one thread at a
+ *     achan_timer_entry_disarm      | time per entry. On the shared timer: from
+ *                                   | any thread. On a heap timer (an
+ *                                   | executor's, an achan_timer_heap): only on
+ *                                   | the thread of the loop that owns it
+ *     the other achan_timer_heap_   | anything on other heaps; one thread at a
+ *     functions                     | time per heap: the loop's
+ *     a vtbl's arm and disarm (a    | must accept calls from the thread that
+ *     timer of your own)            | polls with the timer
+ *
+ * The shared timer wakes (clones of) the wakers armed on it from its own
+ * thread, so those wakers must be thread-safe, as achan's are. A heap timer
+ * wakes them inside achan_timer_heap_fire (or the executor's turn).
+ *
+ * Ownership:
+ *
+ *     what                          | owned and freed by
+ *     ------------------------------+-------------------------------------------
+ *     an entry                      | whoever embeds it; disarm it before
+ *                                   | freeing it
+ *     the waker an armed entry      | the timer: a clone, which it wakes (once)
+ *     holds                         | at the deadline or drops at disarm; the
+ *                                   | waker passed to arm stays the caller's
+ *     the shared timer              | the library (never freed)
+ *     an achan_timer_heap           | the caller: achan_timer_heap_drop, once
+ *                                   | no entry armed on it (even one that has
+ *                                   | fired) will be armed or disarmed again
+ *     the current timer             | whoever made it current: it must outlive
+ *                                   | the polls it drives, and the previous one
+ *                                   | is restored after them
+ *     a sleep future                | the caller: achan_future_drop (which
+ *                                   | disarms it)
  */
 #ifndef ACHAN_TIMER_H
 #define ACHAN_TIMER_H

@@ -23,8 +23,27 @@
  * stream combinators and the like.
  *
  * Every kind also gets name_stream (the receiver as an achan_stream),
- * name_sender_drop and name_receiver_drop. Handles and ownership are those
- * of the untyped channel; so is thread-safety.
+ * name_sender_drop and name_receiver_drop.
+ *
+ * Concurrency:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     name_X (every wrapper that    | whatever achan_KIND_X may: see the table
+ *     forwards to achan_KIND_X)     | in mpsc.h, oneshot.h, watch.h or
+ *                                   | broadcast.h (name_send is send_blocking
+ *                                   | for mpsc)
+ *     name_raw_sender,              | anything: they only convert the pointer
+ *     name_raw_receiver             |
+ *
+ * Ownership: that of the untyped channel. A typed handle is the untyped
+ * handle under another type, not another reference: name_raw_sender and
+ * name_raw_receiver return the same object, and name_stream its stream. So
+ * release each handle exactly once, under any one of its names: the typed
+ * drop (name_sender_drop, name_receiver_drop), the untyped drop on the raw
+ * handle, achan_stream_drop on name_stream's stream, achan_future_drop on a
+ * oneshot's name_future, or name_send for a oneshot sender (it consumes the
+ * sender, as achan_oneshot_send does).
  *
  * These wrappers touch no atomics, so they may live in the header.
  */

@@ -23,15 +23,40 @@
  * achan_stream_throttle and achan_sleep work on the loop. One callback polls
  * at most 128 times, then yields to the loop's other work.
  *
- * Lifetime: the adapter owns what it is given (the stream, the future) and
- * drops it when done. After on_end (or the future's done callback) the handle
- * is finished and freed by the loop: do not stop it. achan_uv_stream_stop
- * ends it early (also from inside on_item); on_end is then not called. The
+ * Lifetime: after on_end (or the future's done callback) the handle is
+ * finished and freed by the loop: do not stop it. achan_uv_stream_stop ends
+ * it early (also from inside on_item); on_end is then not called. The
  * handles close through uv_close, so uv_run must run again (or still) for
  * their memory to be freed; a loop with only finished handles returns.
  *
- * Thread-safety: start, stop and spawn on the loop's thread; the wakers that
- * reach the loop from any thread.
+ * Concurrency:
+ *
+ *     call                          | may run concurrently with
+ *     ------------------------------+-------------------------------------------
+ *     achan_uv_stream_start,        | anything on other loops except
+ *     achan_uv_stream_stop,         | achan_set_default_allocator; on the
+ *     achan_uv_spawn                | loop's thread only (the one that runs, or
+ *                                   | will run, uv_run), also from inside the
+ *                                   | callbacks
+ *     the wakers the polls register | anything, from any thread, even after the
+ *     (clone, wake, wake_by_ref,    | handle finished (a wake then does nothing)
+ *     drop)                         |
+ *
+ * Polls and callbacks (on_item, on_end, done) run on the loop's thread,
+ * inside uv_run, one at a time.
+ *
+ * Ownership:
+ *
+ *     what                          | owned and freed by
+ *     ------------------------------+-------------------------------------------
+ *     the stream or future given    | the adapter, from a successful call on:
+ *                                   | dropped when the stream ends or is
+ *                                   | stopped, or when the future completes
+ *     the handle (achan_uv_stream)  | the adapter: valid until on_end or stop,
+ *                                   | then freed by the loop (see Lifetime)
+ *     user                          | the caller; the adapter never frees it
+ *     the item or output passed to  | the adapter: valid during the call only
+ *     a callback                    |
  *
  * libuv's own header needs POSIX declarations: in a strict -std=c11 build,
  * define _POSIX_C_SOURCE 200809L (or _GNU_SOURCE) before including this one.
