@@ -18,11 +18,15 @@
  * _blocking call inside an executor task blocks the executor, whose heap
  * could not fire, so the loop's own timer drives it.
  *
- * Entries. `owner` is written only by achan_timer_entry_arm / _disarm, on
- * the thread that uses the entry. Everything else in an entry belongs to the
- * heap timer it is armed on and is touched under that timer's lock. A heap
- * timer that fires an entry unlinks it (slot 0) and takes its waker but
- * leaves owner alone, so the user's later disarm finds slot 0 and returns.
+ * Entries. `owner` is written by achan_timer_entry_arm / _disarm, on the
+ * thread that uses the entry. Everything else in an entry belongs to the
+ * heap timer it is armed on and is touched under that timer's lock. The
+ * shared timer, which fires on its own thread, unlinks a due entry (slot 0)
+ * and takes its waker but leaves owner alone (another thread's field), so
+ * the user's later disarm finds slot 0 and returns. A heap without a lock
+ * (the executor's, a uv loop's, achan_timer_heap) runs on the entry's thread,
+ * so firing or destroying it also clears owner: a later disarm then never
+ * touches the heap, which may be gone by then.
  *
  * Re-arming with the same deadline and a waker that will_wake the registered
  * one changes nothing and clones nothing, so adapters simply arm each time
@@ -112,7 +116,7 @@ static bool heap_reserve(achan__heap_timer *h, size_t n) {
     if (!v)
         return false;
     if (h->len)
-        memcpy(v, h->v, h->len * sizeof *v);         // NOLINT(bugprone-sizeof-expression)
+        memcpy(v, h->v, h->len * sizeof *v);          // NOLINT(bugprone-sizeof-expression)
     achan__free(&h->alloc, h->v, h->cap * sizeof *v); // NOLINT(bugprone-sizeof-expression)
     h->v = v;
     h->cap = cap;
@@ -203,10 +207,18 @@ bool achan__heap_timer_init(achan__heap_timer *h, const achan_allocator *a, pthr
     return heap_reserve(h, reserve);
 }
 
+/* A heap used by one thread only shares it with its entries' users: clear
+ * owner so that their later disarm does not reach this heap (design notes). */
+static void forget_owner(const achan__heap_timer *h, achan_timer_entry *e) {
+    if (!h->lock)
+        e->owner = NULL;
+}
+
 void achan__heap_timer_destroy(achan__heap_timer *h) {
     while (h->len > 0) {
         achan_timer_entry *e = h->v[h->len - 1];
         heap_unlink(h, e);
+        forget_owner(h, e);
         achan_waker w = e->waker;
         e->waker.vtbl = NULL;
         e->waker.data = NULL;
@@ -227,6 +239,7 @@ size_t achan__heap_timer_take_due(achan__heap_timer *h, uint64_t now, achan_wake
     while (n < max && h->len > 0 && h->v[0]->deadline <= now) {
         achan_timer_entry *e = h->v[0];
         heap_unlink(h, e);
+        forget_owner(h, e);
         out[n++] = e->waker;
         e->waker.vtbl = NULL;
         e->waker.data = NULL;
@@ -267,7 +280,9 @@ achan_status achan_timer_heap_new(achan_timer_heap_earlier_fn earlier, void *use
     return ACHAN_OK;
 }
 
-achan_timer *achan_timer_heap_timer(achan_timer_heap *th) { return th ? &th->h.base : NULL; }
+achan_timer *achan_timer_heap_timer(achan_timer_heap *th) {
+    return th ? &th->h.base : NULL;
+}
 
 uint64_t achan_timer_heap_next(const achan_timer_heap *th) {
     return th ? achan__heap_timer_next(&th->h) : ACHAN__NO_DEADLINE;

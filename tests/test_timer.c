@@ -164,6 +164,31 @@ static void disarm_cancels_and_releases_the_waker(void **state) {
     achan_timer_entry_disarm(NULL);
 }
 
+/* An entry may outlive the heap it was armed on: after the heap fired it,
+ * or after the heap was dropped with it still armed, disarming it (as an
+ * adapter's drop does) must not touch the freed heap (ASan would see it). */
+static void entries_outlive_a_dropped_heap(void **state) {
+    (void)state;
+    test_waker tw = {0};
+    achan_waker w = test_waker_get(&tw);
+    achan_timer_heap *th;
+    assert_int_equal(achan_timer_heap_new(NULL, NULL, &th), ACHAN_OK);
+    achan_timer *t = achan_timer_heap_timer(th);
+    achan_timer_entry fired = ACHAN_TIMER_ENTRY_INIT, armed = ACHAN_TIMER_ENTRY_INIT;
+    assert_int_equal(achan_timer_entry_arm(t, &fired, 100, &w), ACHAN_OK);
+    assert_int_equal(achan_timer_entry_arm(t, &armed, 200, &w), ACHAN_OK);
+    assert_int_equal(achan_timer_heap_fire(th, 150), 1);
+    assert_int_equal(test_waker_wakes(&tw), 1);
+    assert_null(fired.owner); /* Fired: it no longer refers to the heap. */
+    assert_ptr_equal(armed.owner, t);
+    achan_timer_heap_drop(th);
+    assert_null(armed.owner); /* Dropped with the heap: disarmed, waker released. */
+    assert_int_equal(test_waker_live(&tw), 0);
+    achan_timer_entry_disarm(&fired);
+    achan_timer_entry_disarm(&armed);
+    assert_int_equal(test_waker_wakes(&tw), 1);
+}
+
 static void rearm_replaces_waker_and_deadline(void **state) {
     (void)state;
     test_waker a = {0}, b = {0};
@@ -436,6 +461,7 @@ int main(void) {
         cmocka_unit_test(shared_timer_fires_in_deadline_order),
         cmocka_unit_test(executor_heap_fires_in_deadline_order),
         cmocka_unit_test(disarm_cancels_and_releases_the_waker),
+        cmocka_unit_test(entries_outlive_a_dropped_heap),
         cmocka_unit_test(rearm_replaces_waker_and_deadline),
         cmocka_unit_test(arm_moves_an_entry_between_timers),
         cmocka_unit_test(arm_rejects_bad_arguments),

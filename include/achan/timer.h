@@ -67,9 +67,9 @@
  *     holds                         | at the deadline or drops at disarm; the
  *                                   | waker passed to arm stays the caller's
  *     the shared timer              | the library (never freed)
- *     an achan_timer_heap           | the caller: achan_timer_heap_drop, once
- *                                   | no entry armed on it (even one that has
- *                                   | fired) will be armed or disarmed again
+ *     an achan_timer_heap           | the caller: achan_timer_heap_drop (entries
+ *                                   | still armed on it are disarmed; a later
+ *                                   | disarm of any of its entries does nothing)
  *     the current timer             | whoever made it current: it must outlive
  *                                   | the polls it drives, and the previous one
  *                                   | is restored after them
@@ -115,14 +115,19 @@ struct achan_timer {
  * through the functions below.
  */
 struct achan_timer_entry {
-    achan_timer *owner;  /**< Last armed on (kept once fired), NULL after disarm. */
-    uint64_t deadline;   /**< Timer-private: when to wake. */
-    achan_waker waker;   /**< Timer-private: the clone to wake. */
-    size_t slot;         /**< Timer-private (e.g. a heap index). */
-    void *link[2];       /**< Timer-private (e.g. list pointers). */
+    achan_timer *owner; /**< Armed on; NULL after disarm, or once a single-thread heap fired it. */
+    uint64_t deadline;  /**< Timer-private: when to wake. */
+    achan_waker waker;  /**< Timer-private: the clone to wake. */
+    size_t slot;        /**< Timer-private (e.g. a heap index). */
+    void *link[2];      /**< Timer-private (e.g. list pointers). */
 };
 /** An unarmed entry, for initialisers: achan_timer_entry e = ACHAN_TIMER_ENTRY_INIT; */
-#define ACHAN_TIMER_ENTRY_INIT {NULL, 0, {NULL, NULL}, 0, {NULL, NULL}}
+#define ACHAN_TIMER_ENTRY_INIT                                                                     \
+    {                                                                                              \
+        NULL, 0, {NULL, NULL}, 0, {                                                                \
+            NULL, NULL                                                                             \
+        }                                                                                          \
+    }
 
 /**
  * Makes *e an unarmed entry (as ACHAN_TIMER_ENTRY_INIT). Precondition: e is
@@ -204,8 +209,9 @@ ACHAN_API uint64_t achan_timer_heap_next(const achan_timer_heap *th);
 /** Wakes (and disarms) every entry due at now; returns how many. */
 ACHAN_API size_t achan_timer_heap_fire(achan_timer_heap *th, uint64_t now);
 /**
- * Disarms what is still armed (dropping its wakers) and frees th. NULL is
- * ignored.
+ * Disarms what is still armed (dropping its wakers) and frees th. Entries
+ * that were armed on it, fired or not, no longer refer to it: disarming them
+ * later does nothing. NULL is ignored.
  */
 ACHAN_API void achan_timer_heap_drop(achan_timer_heap *th);
 
