@@ -39,6 +39,12 @@
  *
  * Sender drop = completing with no value (VALUE_SENT, has_value false), so
  * the receiver's ACHAN_CLOSED comes from the same path as a value.
+ *
+ * The common life (send with nobody waiting, receive, drop) takes one
+ * read-modify-write: a send that finds no waker and no CLOSED sets
+ * VALUE_SENT and TX_GONE in one CAS, and a receiver dropped after it saw
+ * TX_GONE (acquire) frees the channel without announcing anything, since no
+ * other handle is left to look. Every other case takes the steps above.
  */
 #include "achan/oneshot.h"
 
@@ -145,7 +151,8 @@ achan_status achan_oneshot_new(const achan_opts *o, achan_oneshot_sender **tx,
 
 /* Teardown by the last handle: nothing else can touch c. */
 static void chan_free(achan__oneshot_chan *c) {
-    /* Relaxed: the acq_rel RMW that made us last ordered every other access. */
+    /* Relaxed: the acq_rel RMW that made us last (or the receiver's acquire
+     * load that saw TX_GONE) ordered every other access. */
     size_t s = achan__size_load_relaxed(&c->state);
     if (s & RX_TASK_SET)
         achan_waker_drop(c->rx_task);
@@ -183,9 +190,31 @@ static size_t set_complete(achan__oneshot_chan *c) {
     return s;
 }
 
+/* The common case, in one step: no waker is registered on either side and
+ * the receiver has not closed, so completing and releasing the sender is a
+ * single CAS (VALUE_SENT | TX_GONE) instead of two read-modify-writes, each
+ * of which would pull the state's cache line back from a receiver that is
+ * polling it. Returns false, having changed nothing, otherwise. */
+static bool complete_and_release_quietly(achan__oneshot_chan *c) {
+    /* Relaxed: only a first guess for the CAS. */
+    size_t s = achan__size_load_relaxed(&c->state);
+    while (!(s & (CLOSED | RX_TASK_SET | TX_TASK_SET))) {
+        /* acq_rel, as set_complete and release together: the release
+         * publishes the value cell and has_value, and every access of the
+         * sender, to the receiver's acquire of VALUE_SENT or TX_GONE. No
+         * RX_GONE without CLOSED (the receiver closes first), so the
+         * receiver is still there and frees the channel. */
+        if (achan__size_cas_acq_rel(&c->state, &s, s | VALUE_SENT | TX_GONE))
+            return true;
+    }
+    return false;
+}
+
 /* Completes the channel (a value is in the cell iff has_value) and releases
  * the sender. Returns false when the receiver had closed. */
 static bool complete_and_release(achan__oneshot_chan *c) {
+    if (complete_and_release_quietly(c))
+        return true;
     size_t prev = set_complete(c);
     if (prev & CLOSED) {
         c->has_value = false; /* The caller keeps its item; the cell is dead. */
@@ -403,6 +432,14 @@ void achan_oneshot_receiver_drop(achan_oneshot_receiver *rx) {
     ACHAN__CHECK_HANDLE(rx, ACHAN__TAG_ONESHOT_RX);
     rx->tag = ACHAN__TAG_DEAD;
     achan__oneshot_chan *c = chan_of_rx(rx);
+    /* Acquire: pairs with the sender's release of TX_GONE. */
+    if (achan__size_load_acquire(&c->state) & TX_GONE) {
+        /* The sender is gone and will never touch the channel again: no
+         * close to announce, no handle left to wait for. Free it now, with
+         * an unreceived value and our own waker (chan_free). */
+        chan_free(c);
+        return;
+    }
     size_t prev = close_chan(c);
     if (prev & VALUE_SENT) {
         /* The cell is ours: a value never received goes now. The sender may
