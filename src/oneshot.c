@@ -11,7 +11,8 @@
  *   CLOSED       the receiver closed or was dropped (only it sets this);
  *   TX_TASK_SET  tx_task holds the sender's poll_closed waker;
  *   TX_GONE, RX_GONE  the handle was released; whoever sets the second one
- *                frees the channel.
+ *                frees the channel (a receiver dropped after it saw TX_GONE
+ *                frees it without setting RX_GONE, see below).
  *
  * Who touches what:
  *

@@ -3,10 +3,12 @@
  *
  * A heap timer is a binary min-heap of caller-embedded achan_timer_entry
  * pointers ordered by deadline. An armed entry's `slot` is its heap index
- * plus one, so 0 (ACHAN_TIMER_ENTRY_INIT) means "not in the heap": a fired or
- * disarmed entry keeps its `owner` (only arm and disarm, run by the entry's
- * user, write that field) but has slot 0, so disarming it costs nothing and
- * touches no heap. Arming never allocates except to grow the heap array.
+ * plus one, so 0 (ACHAN_TIMER_ENTRY_INIT) means "not in the heap". A
+ * disarmed entry has owner NULL. A fired entry has slot 0; a heap without a
+ * lock also clears its `owner` when it fires or is destroyed (it runs on the
+ * entry's thread), while the shared timer leaves owner alone (another
+ * thread's field), so disarming a fired entry costs nothing and touches no
+ * heap that may be gone. Arming never allocates except to grow the heap array.
  *
  * With a lock (the shared timer thread) every heap access takes it, so arm
  * and disarm work from any thread; without one (the executor) the heap is the

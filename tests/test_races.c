@@ -523,6 +523,37 @@ static void oneshot_finish_blocking_vs_send(race *r) {
 RACE(oneshot_recv_blocking_vs_send, oneshot_setup, oneshot_a_recv_blocking, oneshot_b_send,
      oneshot_finish_blocking_vs_send)
 
+/* 8-10. The one-CAS life (no waker registered): the sender's quick
+ * VALUE_SENT | TX_GONE against the receiver's drop, which frees at once once
+ * it sees TX_GONE, or closes and releases. */
+RACE(oneshot_sender_drop_vs_receiver_drop_quick, oneshot_setup, oneshot_a_sender_drop,
+     oneshot_b_receiver_drop, oneshot_finish_both_dropped)
+RACE(oneshot_send_vs_receiver_drop_quick, oneshot_setup, oneshot_a_send, oneshot_b_receiver_drop,
+     oneshot_finish_send_vs_drop)
+/* The receiver polls (maybe registering, maybe taking the value) and drops. */
+static void oneshot_b_poll_then_drop(race *r) {
+    r->vb = 0;
+    r->sb = achan_oneshot_poll_recv(r->orx, &r->cx, &r->vb);
+    achan_oneshot_receiver_drop(r->orx);
+}
+static void oneshot_finish_send_vs_poll_then_drop(race *r) {
+    TEST_CHECK(r->sa == ACHAN_OK || r->sa == ACHAN_CLOSED);
+    long received = r->sb == ACHAN_OK;
+    TEST_CHECK(r->sb == ACHAN_OK || r->sb == ACHAN_PENDING);
+    TEST_CHECK(!received || r->vb == 3);
+    TEST_CHECK(atomic_load(&r->drops) + received == (r->sa == ACHAN_OK));
+    round_done(r);
+}
+RACE(oneshot_send_vs_poll_then_drop, oneshot_setup, oneshot_a_send, oneshot_b_poll_then_drop,
+     oneshot_finish_send_vs_poll_then_drop)
+/* The sender registered in poll_closed, then sends, against the drop. */
+static void oneshot_setup_tx_waiting(race *r) {
+    oneshot_setup(r);
+    TEST_CHECK(achan_oneshot_poll_closed(r->otx, &r->cx) == ACHAN_PENDING);
+}
+RACE(oneshot_send_with_tx_task_vs_receiver_drop, oneshot_setup_tx_waiting, oneshot_a_send,
+     oneshot_b_receiver_drop, oneshot_finish_send_vs_drop)
+
 /* ------------------------------------------------------------------------ */
 /* watch                                                                     */
 
@@ -853,6 +884,10 @@ int main(void) {
         cmocka_unit_test(oneshot_poll_recv_vs_send),
         cmocka_unit_test(oneshot_poll_recv_vs_sender_drop),
         cmocka_unit_test(oneshot_recv_blocking_vs_send),
+        cmocka_unit_test(oneshot_sender_drop_vs_receiver_drop_quick),
+        cmocka_unit_test(oneshot_send_vs_receiver_drop_quick),
+        cmocka_unit_test(oneshot_send_vs_poll_then_drop),
+        cmocka_unit_test(oneshot_send_with_tx_task_vs_receiver_drop),
         cmocka_unit_test(watch_sender_drop_vs_receiver_drop),
         cmocka_unit_test(watch_send_vs_last_receiver_drop),
         cmocka_unit_test(watch_subscribe_vs_last_receiver_drop),

@@ -219,8 +219,9 @@ typedef struct achan_chunk {
 /**
  * Whatever is ready now, up to max items, as one chunk (never waits to fill
  * it; PENDING only when nothing is ready). An mpsc receiver input is drained
- * with achan_mpsc_poll_recv_many. A LAGGED from the input is returned after
- * the chunk of the items before it. ACHAN_INVALID: max 0.
+ * with achan_mpsc_poll_recv_many. A LAGGED or TIMEOUT (any status but OK,
+ * PENDING and CLOSED) from the input is returned after the chunk of the items
+ * before it. ACHAN_INVALID: max 0.
  */
 ACHAN_API achan_status achan_stream_ready_chunks(achan_stream *in, size_t max,
                                                  achan_stream **out);

@@ -48,7 +48,10 @@
  *
  *     call                           | may run concurrently with
  *     -------------------------------+-----------------------------------------
- *     sender_is_closed               | anything, even on the same sender handle
+ *     sender_is_closed               | anything on the receiver, and poll_closed
+ *                                    | or sender_is_closed on the same sender;
+ *                                    | never send or sender_drop on it (they
+ *                                    | consume the sender: it may be freed)
  *     send, sender_drop, poll_closed | anything on the receiver; one thread at a
  *                                    | time on the sender
  *     receiver functions, the stream | anything on the sender; one thread at a

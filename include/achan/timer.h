@@ -115,7 +115,7 @@ struct achan_timer {
  * through the functions below.
  */
 struct achan_timer_entry {
-    achan_timer *owner; /**< Armed on; NULL after disarm, or once a single-thread heap fired it. */
+    achan_timer *owner; /**< Armed on; NULL if disarmed, or a lockless heap fired/dropped it. */
     uint64_t deadline;  /**< Timer-private: when to wake. */
     achan_waker waker;  /**< Timer-private: the clone to wake. */
     size_t slot;        /**< Timer-private (e.g. a heap index). */
