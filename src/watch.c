@@ -299,15 +299,16 @@ static void writers_unlock(achan__watch_chan *c, bool notify) {
      * receiver that queued before it is seen here, one that queues after
      * it sees the new state) and with writers_lock_slow's fence. */
     achan__fence_seq_cst();
-    /* Relaxed: ordered by the fence above. */
-    if (notify && achan__size_load_relaxed(&c->rx_waiting))
-        wake_waiters(c);
-    /* Relaxed: ordered by the fence above. */
+    /* Relaxed: ordered by the fence above. A sleeping writer first: one
+     * signal, rather than after every receiver's waker has run. */
     if (achan__size_load_relaxed(&c->writers_sleeping) != 0) {
         pthread_mutex_lock(&c->sleep_lock);
         pthread_cond_signal(&c->sleep_cond);
         pthread_mutex_unlock(&c->sleep_lock);
     }
+    /* Relaxed: ordered by the fence above. */
+    if (notify && achan__size_load_relaxed(&c->rx_waiting))
+        wake_waiters(c);
 }
 
 /* Queues rx with a clone of waker (replacing an earlier one), then fences:
