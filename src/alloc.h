@@ -15,6 +15,10 @@ bool achan__allocator_valid(const achan_allocator *a);
 /* Copies *src into *dst, or the default allocator when src is NULL. */
 void achan__allocator_copy(achan_allocator *dst, const achan_allocator *src);
 
+/* malloc and free: what a NULL achan_opts.allocator means. One object for
+ * the life of the process, so a channel may keep a pointer to it. */
+const achan_allocator *achan__builtin_allocator(void);
+
 /* size bytes aligned to align (a power of two <= 128), or NULL. */
 void *achan__alloc(const achan_allocator *a, size_t size, size_t align);
 
@@ -30,6 +34,8 @@ static inline size_t achan__mul_size(size_t a, size_t b) {
 }
 
 /* x rounded up to a multiple of the power of two m. */
-static inline size_t achan__round_up(size_t x, size_t m) { return (x + m - 1) & ~(m - 1); }
+static inline size_t achan__round_up(size_t x, size_t m) {
+    return (x + m - 1) & ~(m - 1);
+}
 
 #endif /* ACHAN_ALLOC_H */

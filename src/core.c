@@ -10,7 +10,9 @@
 #define ACHAN__STR2(x) #x
 #define ACHAN__STR(x) ACHAN__STR2(x)
 
-unsigned achan_version(void) { return ACHAN_VERSION_HEX; }
+unsigned achan_version(void) {
+    return ACHAN_VERSION_HEX;
+}
 
 const char *achan_version_string(void) {
     return ACHAN__STR(ACHAN_VERSION_MAJOR) "." ACHAN__STR(ACHAN_VERSION_MINOR) "." ACHAN__STR(
@@ -69,6 +71,10 @@ void achan__allocator_copy(achan_allocator *dst, const achan_allocator *src) {
     *dst = src ? *src : default_allocator;
 }
 
+const achan_allocator *achan__builtin_allocator(void) {
+    return &default_allocator;
+}
+
 /* The allocator for objects made without achan_opts (combinators.h). Written
  * by achan_set_default_allocator, which the header asks callers to use before
  * creating such objects; each object copies it at creation. */
@@ -81,7 +87,9 @@ achan_status achan_set_default_allocator(const achan_allocator *a) {
     return ACHAN_OK;
 }
 
-const achan_allocator *achan_default_allocator(void) { return &current_default; }
+const achan_allocator *achan_default_allocator(void) {
+    return &current_default;
+}
 
 void *achan__alloc(const achan_allocator *a, size_t size, size_t align) {
     if (size == SIZE_MAX)

@@ -77,19 +77,22 @@ struct achan_oneshot_receiver {
     uint32_t tag;        /* ACHAN__TAG_ONESHOT_RX while alive (check.h). */
 };
 
+/* Kept small on purpose: 112 bytes on LP64, so a oneshot of a word-sized
+ * value is one 120-byte block, which glibc serves from its lock-free
+ * fastbins (at most 120 bytes) even when another thread frees it, and which
+ * spans two cache lines. The item size lives in rx.stream; a custom
+ * allocator's copy lives after the value (block_layout). */
 typedef struct achan__oneshot_chan {
     achan__atomic_size state;
     achan_waker rx_task; /* Governed by RX_TASK_SET (design notes). */
     achan_waker tx_task; /* Governed by TX_TASK_SET. */
-    bool has_value;      /* The value cell holds a value (Tokio's Option<T>). */
     /* Read-only after creation. */
-    size_t item_size;
     void (*item_drop)(void *item, void *user);
     void *user;
-    achan_allocator alloc;
-    size_t alloc_size;
-    achan_oneshot_sender tx;
+    const achan_allocator *alloc; /* The built-in one, or the copy in the block. */
     achan_oneshot_receiver rx;
+    achan_oneshot_sender tx;
+    bool has_value; /* The value cell holds a value (Tokio's Option<T>). */
 } achan__oneshot_chan;
 
 static achan__oneshot_chan *chan_of_tx(const achan_oneshot_sender *tx) {
@@ -115,6 +118,22 @@ static void *value_cell(achan__oneshot_chan *c) {
     return (char *)c + value_offset();
 }
 
+static size_t item_size(const achan__oneshot_chan *c) {
+    return c->rx.stream.item_size;
+}
+
+/* The block: header, value cell, and for a custom allocator its copy (so
+ * the header needs one pointer, not a whole achan_allocator). Returns the
+ * block's size, or SIZE_MAX when item_size is too large; *copy_off gets the
+ * copy's offset. */
+static size_t block_layout(size_t item_size, bool custom, size_t *copy_off) {
+    size_t slack = sizeof(achan_allocator) + alignof(achan_allocator);
+    if (item_size > SIZE_MAX - value_offset() - slack)
+        return SIZE_MAX;
+    *copy_off = achan__round_up(value_offset() + item_size, alignof(achan_allocator));
+    return custom ? *copy_off + sizeof(achan_allocator) : value_offset() + item_size;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Creation and teardown.                                                    */
 
@@ -122,22 +141,26 @@ achan_status achan_oneshot_new(const achan_opts *o, achan_oneshot_sender **tx,
                                achan_oneshot_receiver **rx) {
     if (!o || !tx || !rx || o->item_size == 0 || !achan__allocator_valid(o->allocator))
         return ACHAN_INVALID;
-    if (o->item_size > SIZE_MAX - value_offset())
+    bool custom = o->allocator != NULL;
+    size_t copy_off;
+    size_t size = block_layout(o->item_size, custom, &copy_off);
+    if (size == SIZE_MAX)
         return ACHAN_INVALID;
-    size_t size = value_offset() + o->item_size;
-    achan_allocator alloc;
-    achan__allocator_copy(&alloc, o->allocator);
-    achan__oneshot_chan *c = achan__alloc(&alloc, size, alignof(max_align_t));
+    const achan_allocator *alloc = custom ? o->allocator : achan__builtin_allocator();
+    achan__oneshot_chan *c = achan__alloc(alloc, size, alignof(max_align_t));
     if (!c)
         return ACHAN_NOMEM;
     memset(c, 0, sizeof *c);
+    if (custom) {
+        achan_allocator *copy = (achan_allocator *)(void *)((char *)c + copy_off);
+        *copy = *o->allocator;
+        alloc = copy;
+    }
     achan__size_init(&c->state, 0);
     c->has_value = false;
-    c->item_size = o->item_size;
     c->item_drop = o->item_drop;
     c->user = o->user;
     c->alloc = alloc;
-    c->alloc_size = size;
     c->rx.stream.vtbl = &receiver_stream_vtbl;
     c->rx.stream.item_size = o->item_size;
     c->rx.future.vtbl = &receiver_future_vtbl;
@@ -161,8 +184,11 @@ static void chan_free(achan__oneshot_chan *c) {
         achan_waker_drop(c->tx_task);
     if (c->has_value && c->item_drop)
         c->item_drop(value_cell(c), c->user);
-    achan_allocator alloc = c->alloc;
-    achan__free(&alloc, c, c->alloc_size);
+    /* The copy of a custom allocator goes with the block: copy it out. */
+    achan_allocator alloc = *c->alloc;
+    size_t copy_off;
+    bool custom = c->alloc != achan__builtin_allocator();
+    achan__free(&alloc, c, block_layout(item_size(c), custom, &copy_off));
 }
 
 /* Releases one handle (TX_GONE or RX_GONE); the second one frees. */
@@ -246,7 +272,7 @@ achan_status achan_oneshot_send(achan_oneshot_sender *tx, const void *item) {
         release(c, TX_GONE);
         return ACHAN_CLOSED;
     }
-    memcpy(value_cell(c), item, c->item_size);
+    memcpy(value_cell(c), item, item_size(c));
     c->has_value = true;
     return complete_and_release(c) ? ACHAN_OK : ACHAN_CLOSED;
 }
@@ -306,7 +332,7 @@ achan_status achan_oneshot_poll_closed(achan_oneshot_sender *tx, achan_context *
 static achan_status take_value(achan__oneshot_chan *c, void *item) {
     if (!c->has_value)
         return ACHAN_CLOSED; /* The sender was dropped without sending. */
-    memcpy(item, value_cell(c), c->item_size);
+    memcpy(item, value_cell(c), item_size(c));
     c->has_value = false;
     return ACHAN_OK;
 }
