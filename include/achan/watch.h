@@ -92,7 +92,8 @@ typedef struct achan_watch_receiver achan_watch_receiver;
  * Creates a channel holding a copy of *initial: the sender in *tx, a receiver
  * (which has seen the initial value) in *rx. ACHAN_INVALID: o, initial, tx or
  * rx NULL, o->item_size 0 or too large to allocate, or an allocator with a
- * NULL function. ACHAN_NOMEM: an allocation (or the writers' mutex) failed.
+ * NULL function. ACHAN_NOMEM: an allocation (or the writers' sleeping mutex or
+ * condition variable) failed.
  * On failure *tx and *rx are left untouched.
  */
 ACHAN_API achan_status achan_watch_new(const achan_opts *o, const void *initial,
