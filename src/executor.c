@@ -31,6 +31,11 @@
  * comes before the park, so no wake-up is lost. After drop, `closed` makes
  * remote pushes do nothing.
  *
+ * A turn looks at the remote queue's length (remote_len, an atomic copy
+ * kept under the lock) before taking the lock, and reads the clock only when
+ * a timer is armed or run has a deadline: a turn of ready tasks costs neither
+ * a lock nor a clock read.
+ *
  * Each run turn fires the due timers, moves the remote queue over, then polls
  * the tasks that were ready at the start of the turn (a task woken during
  * its own poll waits for the next turn, so timers and remote wakes are seen
@@ -88,6 +93,10 @@ struct achan_executor {
     /* Shared with remote wakers, under lock. */
     pthread_mutex_t lock;
     task_queue remote;
+    /* remote.len, written under lock, read without it: a turn that sees 0
+     * skips the lock (a push it misses is taken at the next turn, and the
+     * check before parking looks under the lock). */
+    achan__atomic_size remote_len;
     bool sleeping;
     bool closed;
     achan_waker park_waker; /* The running thread's parker; vtbl NULL if none yet. */
@@ -168,6 +177,8 @@ static void remote_push(achan_executor *ex, task *t) {
     if (!ex->closed) {
         task_retain(t); /* The queue's reference. */
         queue_push(&ex->remote, t);
+        /* Release: take_remote's acquire load, which then takes the lock. */
+        achan__size_store_release(&ex->remote_len, ex->remote.len);
         /* The parker's own waker only unparks (an atomic exchange and maybe
          * a futex wake) and cannot re-enter the executor, so unlike other
          * wakers it may run under the lock, which keeps it alive meanwhile. */
@@ -245,6 +256,7 @@ achan_status achan_executor_new(achan_executor **out) {
     ex->budget = DEFAULT_BUDGET;
     ex->ready = (task_queue){NULL, NULL, 0};
     ex->remote = (task_queue){NULL, NULL, 0};
+    achan__size_init(&ex->remote_len, 0);
     ex->alive_head = NULL;
     ex->alive = 0;
     ex->running = false;
@@ -345,7 +357,16 @@ static void poll_task(achan_executor *ex, task *t) {
     task_release(t);
 }
 
+/* Whether a timer is due: reads the clock only when one is armed (on some
+ * machines a clock read costs as much as polling a task). */
+static bool timer_due(const achan_executor *ex) {
+    uint64_t next = achan__heap_timer_next(&ex->timer);
+    return next != ACHAN__NO_DEADLINE && next <= achan_monotonic_ns();
+}
+
 static void fire_timers(achan_executor *ex) {
+    if (achan__heap_timer_next(&ex->timer) == ACHAN__NO_DEADLINE)
+        return;
     achan_waker batch[FIRE_BATCH];
     size_t n;
     do {
@@ -356,10 +377,15 @@ static void fire_timers(achan_executor *ex) {
 }
 
 static void take_remote(achan_executor *ex) {
+    /* Acquire: pairs with remote_push's release store. */
+    if (achan__size_load_acquire(&ex->remote_len) == 0)
+        return;
     task_queue q;
     pthread_mutex_lock(&ex->lock);
     q = ex->remote;
     ex->remote = (task_queue){NULL, NULL, 0};
+    /* Relaxed: written under the lock; a stale nonzero only costs a lock. */
+    achan__size_store_relaxed(&ex->remote_len, 0);
     pthread_mutex_unlock(&ex->lock);
     queue_splice(&ex->ready, &q);
 }
@@ -392,7 +418,7 @@ size_t achan_executor_run_until_idle(achan_executor *ex) {
         return ex ? ex->alive : 0;
     do {
         turn(ex);
-    } while (ex->ready.len > 0 || achan__heap_timer_next(&ex->timer) <= achan_monotonic_ns());
+    } while (ex->ready.len > 0 || timer_due(ex));
     leave(ex, prev);
     return ex->alive;
 }
@@ -446,6 +472,8 @@ achan_status achan_executor_run(achan_executor *ex, int64_t timeout_ns) {
             st = ACHAN_OK;
             break;
         }
+        if (ex->ready.len > 0 && deadline == ACHAN__NO_DEADLINE)
+            continue; /* Work to do and no deadline: no clock read needed. */
         uint64_t now = achan_monotonic_ns();
         if (now >= deadline) {
             st = ACHAN_TIMEOUT;
@@ -468,6 +496,7 @@ void achan_executor_drop(achan_executor *ex) {
     ex->closed = true; /* From now on remote wakes queue nothing. */
     task_queue q = ex->remote;
     ex->remote = (task_queue){NULL, NULL, 0};
+    achan__size_store_relaxed(&ex->remote_len, 0); /* Under the lock. */
     achan_waker park = ex->park_waker;
     ex->park_waker.vtbl = NULL;
     pthread_mutex_unlock(&ex->lock);
