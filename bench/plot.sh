@@ -13,7 +13,8 @@
 # (Debian: apt-get install gnuplot-nox); it is for benchmarks only, not a
 # dependency of the build or the tests.
 #
-# Environment: HIGHLIGHT (default achan) names the peer to highlight;
+# Environment: HIGHLIGHT (default achan) names the peer to highlight (and
+# its variants named HIGHLIGHT-something, e.g. achan-tasks);
 # WIDTH and HEIGHT set the image size in pixels (default 1600 x 900).
 set -euo pipefail
 
@@ -58,7 +59,7 @@ $3 !~ /^[0-9.]+$/ || $4 !~ /^[0-9.]+$/ || $5 !~ /^[0-9.]+$/ || $4 + 0 <= 0 { nex
         first[$1] = x; order[++ng] = $1
     }
     last[$1] = x
-    colour = $2 == hl ? "0xd62728" : "0x7f9fbf"
+    colour = ($2 == hl || index($2, hl "-") == 1) ? "0xd62728" : "0x7f9fbf"
     printf "%g\t%s\t%s\t%s\t%s\t%s\n", x, $3, $4, $5, colour, $2 > bars
     if (lo == "" || $4 + 0 < lo) lo = $4 + 0
     if (hi == "" || $5 + 0 > hi) hi = $5 + 0
