@@ -16,35 +16,9 @@
 #include <time.h>
 
 #include "achan/achan.h"
+#include "peer_common.h"
 
 #define CAP 1024
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t tri(uint64_t n) { return n * (n - 1) / 2; }
-
-static void check(const char *what, uint64_t got, uint64_t want) {
-    if (got != want) {
-        fprintf(stderr, "CHECK FAILED %s: got %" PRIu64 " want %" PRIu64 "\n", what, got, want);
-        exit(2);
-    }
-}
-
-static void report(const char *w, uint64_t dt_ns, uint64_t units, const char *note) {
-    printf("RESULT\t%s\tachan\t%.2f\t%" PRIu64 "\t%s\n", w, (double)dt_ns / (double)units, units,
-           note && *note ? note : "-");
-}
-
-static void must(achan_status st, const char *what) {
-    if (st != ACHAN_OK) {
-        fprintf(stderr, "%s: %s\n", what, achan_status_str(st));
-        exit(1);
-    }
-}
 
 static pthread_t spawn(void *(*fn)(void *), void *arg) {
     pthread_t t;
@@ -53,11 +27,6 @@ static pthread_t spawn(void *(*fn)(void *), void *arg) {
         exit(1);
     }
     return t;
-}
-
-static void mpsc_new(size_t cap, achan_mpsc_sender **tx, achan_mpsc_receiver **rx) {
-    achan_opts o = {.item_size = sizeof(uint64_t), .capacity = cap};
-    must(achan_mpsc_new(&o, tx, rx), "achan_mpsc_new");
 }
 
 /* ---- W1 spsc / W2 mpsc: producers send 0..n-1 (split), the consumer sums. ---- */
@@ -100,8 +69,9 @@ static void run_mpsc(const char *w, uint64_t n, int producers) {
     achan_mpsc_receiver_drop(rx);
     check("count", got, n);
     check("sum", sum, tri(n));
-    report(w, dt, n, producers == 1 ? "threads, send/recv_blocking, cap 1024"
-                                    : "4 threads, send/recv_blocking, cap 1024");
+    report_as("achan", w, dt, n,
+              producers == 1 ? "threads, send/recv_blocking, cap 1024"
+                             : "4 threads, send/recv_blocking, cap 1024");
 }
 
 /* ---- W4 ping-pong: two capacity-1 channels, n round trips. ---- */
@@ -140,7 +110,7 @@ static void run_w4(uint64_t n) {
     uint64_t dt = now_ns() - t0;
     achan_mpsc_receiver_drop(pong_rx);
     check("sum", sum, tri(n));
-    report("w4_pingpong", dt, n, "ns per round trip; 2 threads, cap-1 mpsc each way");
+    report_as("achan", "w4_pingpong", dt, n, "ns per round trip; 2 threads, cap-1 mpsc each way");
 }
 
 /* ---- W3 broadcast: 1 sender -> 4 receivers, every receiver gets every message. ---- */
@@ -201,7 +171,8 @@ static void run_w3(uint64_t n) {
         check("receiver count", rs[i].got, n);
         check("receiver sum", rs[i].sum, tri(n));
     }
-    report("w3_bcast", dt, n, "broadcast cap=next_pow2(n), sender never waits; threads, recv_blocking");
+    report_as("achan", "w3_bcast", dt, n,
+              "broadcast cap=next_pow2(n), sender never waits; threads, recv_blocking");
 }
 
 /* ---- W5 oneshot: A makes a oneshot per value, hands B the receiver, sends. ---- */
@@ -244,7 +215,8 @@ static void run_w5(uint64_t n) {
     uint64_t dt = now_ns() - t0;
     achan_mpsc_receiver_drop(hrx);
     check("sum", b.sum, tri(n));
-    report("w5_oneshot", dt, n, "oneshot per value, receiver handed over an mpsc(1024); threads");
+    report_as("achan", "w5_oneshot", dt, n,
+              "oneshot per value, receiver handed over an mpsc(1024); threads");
 }
 
 /* ---- W6 watch: 1 sender, 1..n, then closes; 4 receivers follow the latest. ---- */
@@ -293,7 +265,7 @@ static void run_w6(uint64_t n) {
         len += snprintf(note + len, sizeof note - (size_t)len, "%s%" PRIu64, i ? "," : "",
                         rs[i].observed);
     }
-    report("w6_watch", dt, n, note);
+    report_as("achan", "w6_watch", dt, n, note);
 }
 
 int main(int argc, char **argv) {

@@ -24,40 +24,7 @@
 #include <time.h>
 
 #include "achan/achan.h"
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t tri(uint64_t n) {
-    return n * (n - 1) / 2;
-}
-
-static void check(const char *what, uint64_t got, uint64_t want) {
-    if (got != want) {
-        fprintf(stderr, "CHECK FAILED %s: got %" PRIu64 " want %" PRIu64 "\n", what, got, want);
-        exit(2);
-    }
-}
-
-static void must(achan_status st, const char *what) {
-    if (st != ACHAN_OK) {
-        fprintf(stderr, "%s: %s\n", what, achan_status_str(st));
-        exit(1);
-    }
-}
-
-static void report(const char *w, uint64_t dt_ns, uint64_t units, const char *note) {
-    printf("RESULT\t%s\tachan-tasks\t%.2f\t%" PRIu64 "\t%s\n", w, (double)dt_ns / (double)units,
-           units, note);
-}
-
-static void mpsc_new(size_t cap, achan_mpsc_sender **tx, achan_mpsc_receiver **rx) {
-    achan_opts o = {.item_size = sizeof(uint64_t), .capacity = cap};
-    must(achan_mpsc_new(&o, tx, rx), "achan_mpsc_new");
-}
+#include "peer_common.h"
 
 /* Spawns every future, runs the executor until all are done; returns the
  * time the run took. */
@@ -178,8 +145,8 @@ static void run_w4(uint64_t n) {
     achan_future *fs[] = {&p->base, &e->base};
     uint64_t dt = run_tasks(fs, 2);
     check("sum", sum, tri(n));
-    report("w4_pingpong", dt, n,
-           "ns per round trip; 2 tasks on one achan executor thread, cap-1 mpsc each way");
+    report_as("achan-tasks", "w4_pingpong", dt, n,
+              "ns per round trip; 2 tasks on one achan executor thread, cap-1 mpsc each way");
 }
 
 /* ---- W5 oneshot: A makes a oneshot per value, hands B the receiver, sends. ---- */
@@ -278,9 +245,9 @@ static void run_w5(uint64_t n) {
     achan_future *fs[] = {&a->base, &b->base};
     uint64_t dt = run_tasks(fs, 2);
     check("sum", sum, tri(n));
-    report("w5_oneshot", dt, n,
-           "oneshot per value, receiver handed over an mpsc(1024); 2 tasks on one achan "
-           "executor thread");
+    report_as("achan-tasks", "w5_oneshot", dt, n,
+              "oneshot per value, receiver handed over an mpsc(1024); 2 tasks on one achan "
+              "executor thread");
 }
 
 int main(int argc, char **argv) {
