@@ -27,13 +27,13 @@
 #include "alloc.h"
 #include "parker.h"
 #include "timer_internal.h"
+#include "toolkit.h"
 
 /* ------------------------------------------------------------------------ */
 /* timeout                                                                   */
 
 typedef struct {
     achan_stream base; /* First: the adapter is its own stream. */
-    achan_allocator alloc;
     achan_stream *in;
     uint64_t duration;
     uint64_t deadline; /* End of the current gap. */
@@ -79,8 +79,7 @@ static void timeout_drop(achan_stream *s) {
     timeout_stream *t = (timeout_stream *)s;
     achan_timer_entry_disarm(&t->entry);
     achan_stream_drop(t->in);
-    achan_allocator alloc = t->alloc;
-    achan__free(&alloc, t, sizeof *t);
+    achan__obj_free(t);
 }
 
 static const achan_stream_vtbl timeout_vtbl = {timeout_poll, timeout_drop};
@@ -88,14 +87,11 @@ static const achan_stream_vtbl timeout_vtbl = {timeout_poll, timeout_drop};
 achan_status achan_stream_timeout(achan_stream *in, uint64_t duration_ns, achan_stream **out) {
     if (!in || !out)
         return ACHAN_INVALID;
-    achan_allocator alloc;
-    achan__allocator_copy(&alloc, achan_default_allocator());
-    timeout_stream *t = achan__alloc(&alloc, sizeof *t, _Alignof(timeout_stream));
+    timeout_stream *t = achan__obj_new(sizeof *t);
     if (!t)
         return ACHAN_NOMEM;
     t->base.vtbl = &timeout_vtbl;
     t->base.item_size = in->item_size;
-    t->alloc = alloc;
     t->in = in;
     t->duration = duration_ns;
     t->deadline = add_sat(achan_monotonic_ns(), duration_ns);
@@ -111,7 +107,6 @@ achan_status achan_stream_timeout(achan_stream *in, uint64_t duration_ns, achan_
 
 typedef struct {
     achan_stream base; /* First: the adapter is its own stream. */
-    achan_allocator alloc;
     achan_stream *in;
     uint64_t period;
     uint64_t next_at; /* The input is not polled before this (while delaying). */
@@ -143,8 +138,7 @@ static void throttle_drop(achan_stream *s) {
     throttle_stream *t = (throttle_stream *)s;
     achan_timer_entry_disarm(&t->entry);
     achan_stream_drop(t->in);
-    achan_allocator alloc = t->alloc;
-    achan__free(&alloc, t, sizeof *t);
+    achan__obj_free(t);
 }
 
 static const achan_stream_vtbl throttle_vtbl = {throttle_poll, throttle_drop};
@@ -152,14 +146,11 @@ static const achan_stream_vtbl throttle_vtbl = {throttle_poll, throttle_drop};
 achan_status achan_stream_throttle(achan_stream *in, uint64_t period_ns, achan_stream **out) {
     if (!in || !out)
         return ACHAN_INVALID;
-    achan_allocator alloc;
-    achan__allocator_copy(&alloc, achan_default_allocator());
-    throttle_stream *t = achan__alloc(&alloc, sizeof *t, _Alignof(throttle_stream));
+    throttle_stream *t = achan__obj_new(sizeof *t);
     if (!t)
         return ACHAN_NOMEM;
     t->base.vtbl = &throttle_vtbl;
     t->base.item_size = in->item_size;
-    t->alloc = alloc;
     t->in = in;
     t->period = period_ns;
     t->next_at = 0;
