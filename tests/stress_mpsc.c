@@ -27,7 +27,7 @@ static void *produce(void *arg) {
     TEST_CHECK(achan_thread_waker(&w) == ACHAN_OK);
     achan_context cx = {&w};
     for (uint64_t seq = 0; seq < p->count; seq++) {
-        uint64_t m = p->id << 40 | seq;
+        uint64_t m = test_msg(p->id, seq);
         achan_status st;
         if (p->how == PATH_BLOCKING) {
             st = achan_mpsc_send_blocking(p->tx, &m, -1);
@@ -44,7 +44,7 @@ static void *produce(void *arg) {
 
 /* Checks one message against the next expected sequence of its producer. */
 static void check(uint64_t m, uint64_t *next) {
-    uint64_t id = m >> 40, seq = m & ((1ull << 40) - 1);
+    uint64_t id = test_msg_producer(m), seq = test_msg_seq(m);
     assert_true(id < PRODUCERS);
     assert_int_equal(seq, next[id]); /* Exactly once, in order: no gap, no repeat. */
     next[id]++;
@@ -121,7 +121,11 @@ static void run_case(size_t cap, path how) {
         assert_int_equal(next[i], per);
     achan_mpsc_receiver_drop(rx);
     printf("    cap %-9s %-8s %9llu msgs  %8.1f ms  %6.1f ns/msg\n",
-           cap ? (cap == 1 ? "1" : cap == 2 ? "2" : cap == 64 ? "64" : "1024") : "unbounded",
+           cap ? (cap == 1    ? "1"
+                  : cap == 2  ? "2"
+                  : cap == 64 ? "64"
+                              : "1024")
+               : "unbounded",
            how == PATH_POLL ? "poll" : "blocking", (unsigned long long)received, ms,
            ms * 1e6 / (double)received);
 }
@@ -144,11 +148,11 @@ CASE(unbounded_blocking, 0, PATH_BLOCKING)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(cap1_poll),        cmocka_unit_test(cap1_blocking),
-        cmocka_unit_test(cap2_poll),        cmocka_unit_test(cap2_blocking),
-        cmocka_unit_test(cap64_poll),       cmocka_unit_test(cap64_blocking),
-        cmocka_unit_test(cap1024_poll),     cmocka_unit_test(cap1024_blocking),
-        cmocka_unit_test(unbounded_poll),   cmocka_unit_test(unbounded_blocking),
+        cmocka_unit_test(cap1_poll),      cmocka_unit_test(cap1_blocking),
+        cmocka_unit_test(cap2_poll),      cmocka_unit_test(cap2_blocking),
+        cmocka_unit_test(cap64_poll),     cmocka_unit_test(cap64_blocking),
+        cmocka_unit_test(cap1024_poll),   cmocka_unit_test(cap1024_blocking),
+        cmocka_unit_test(unbounded_poll), cmocka_unit_test(unbounded_blocking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

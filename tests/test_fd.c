@@ -133,20 +133,6 @@ static void waker_outlives_handle_and_nothing_leaks(void **state) {
 }
 
 #define WAKE_PRODUCERS 2
-typedef struct {
-    achan_mpsc_sender *tx;
-    uint64_t id, n;
-} producer;
-
-static void *produce(void *arg) {
-    producer *p = arg;
-    for (uint64_t i = 0; i < p->n; i++) {
-        uint64_t m = p->id << 40 | i;
-        TEST_CHECK(achan_mpsc_send_blocking(p->tx, &m, -1) == ACHAN_OK);
-    }
-    achan_mpsc_sender_drop(p->tx);
-    return NULL;
-}
 
 /* Two threads send a million messages; a poll() loop driven only by the fd
  * waker (clear, poll the receiver until PENDING, wait for readability) sees
@@ -162,7 +148,7 @@ static void million_wakes_from_two_threads_lose_none(void **state) {
         achan_mpsc_receiver *rx;
         achan_opts o = {.item_size = sizeof(uint64_t), .capacity = 64};
         assert_int_equal(achan_mpsc_new(&o, &tx, &rx), ACHAN_OK);
-        producer ps[WAKE_PRODUCERS];
+        test_producer ps[WAKE_PRODUCERS];
         pthread_t ts[WAKE_PRODUCERS];
         for (uint64_t i = 0; i < WAKE_PRODUCERS; i++) {
             ps[i].tx = i == 0 ? tx : achan_mpsc_sender_clone(tx);
@@ -170,7 +156,7 @@ static void million_wakes_from_two_threads_lose_none(void **state) {
             ps[i].n = total / WAKE_PRODUCERS;
         }
         for (int i = 0; i < WAKE_PRODUCERS; i++)
-            assert_int_equal(pthread_create(&ts[i], NULL, produce, &ps[i]), 0);
+            assert_int_equal(pthread_create(&ts[i], NULL, test_produce, &ps[i]), 0);
 
         achan_waker w = achan_fd_waker_waker(fw);
         achan_context cx = {&w};
@@ -179,9 +165,9 @@ static void million_wakes_from_two_threads_lose_none(void **state) {
         while (st != ACHAN_CLOSED) {
             achan_fd_waker_clear(fw);
             while ((st = achan_mpsc_poll_recv(rx, &cx, &m)) == ACHAN_OK) {
-                uint64_t id = m >> 40;
+                uint64_t id = test_msg_producer(m);
                 assert_true(id < WAKE_PRODUCERS);
-                assert_int_equal(m & ((1ull << 40) - 1), next[id]);
+                assert_int_equal(test_msg_seq(m), next[id]);
                 next[id]++;
                 got++;
             }

@@ -14,21 +14,6 @@
 #define PRODUCERS 4
 
 typedef struct {
-    achan_mpsc_sender *tx;
-    uint64_t id, n;
-} producer;
-
-static void *produce(void *arg) {
-    producer *p = arg;
-    for (uint64_t i = 0; i < p->n; i++) {
-        uint64_t m = p->id << 40 | i;
-        TEST_CHECK(achan_mpsc_send_blocking(p->tx, &m, -1) == ACHAN_OK);
-    }
-    achan_mpsc_sender_drop(p->tx);
-    return NULL;
-}
-
-typedef struct {
     uint64_t next[PRODUCERS], got;
     int ends, bad;
 } tally;
@@ -36,8 +21,8 @@ typedef struct {
 static void count_item(achan_uv_stream *h, achan_status st, void *item, void *user) {
     (void)h;
     tally *t = user;
-    uint64_t m = *(uint64_t *)item, id = m >> 40;
-    if (st != ACHAN_OK || id >= PRODUCERS || (m & ((1ull << 40) - 1)) != t->next[id]) {
+    uint64_t m = *(uint64_t *)item, id = test_msg_producer(m);
+    if (st != ACHAN_OK || id >= PRODUCERS || test_msg_seq(m) != t->next[id]) {
         t->bad++;
         return;
     }
@@ -64,12 +49,12 @@ static void loop_receives_every_message(void **state) {
     assert_int_equal(
         achan_uv_stream_start(&loop, achan_mpsc_receiver_stream(rx), count_item, count_end, &t, &h),
         ACHAN_OK);
-    producer ps[PRODUCERS];
+    test_producer ps[PRODUCERS];
     pthread_t ts[PRODUCERS];
     for (uint64_t i = 0; i < PRODUCERS; i++) /* All clones before any thread runs. */
-        ps[i] = (producer){i == 0 ? tx : achan_mpsc_sender_clone(tx), i, per};
+        ps[i] = (test_producer){i == 0 ? tx : achan_mpsc_sender_clone(tx), i, per};
     for (uint64_t i = 0; i < PRODUCERS; i++)
-        assert_int_equal(pthread_create(&ts[i], NULL, produce, &ps[i]), 0);
+        assert_int_equal(pthread_create(&ts[i], NULL, test_produce, &ps[i]), 0);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* Returns once the stream ended. */
     for (int i = 0; i < PRODUCERS; i++)
         pthread_join(ts[i], NULL);

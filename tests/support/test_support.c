@@ -47,8 +47,12 @@ achan_waker test_waker_get(test_waker *t) {
     return w;
 }
 
-long test_waker_wakes(test_waker *t) { return atomic_load(&t->wakes); }
-long test_waker_live(test_waker *t) { return atomic_load(&t->live); }
+long test_waker_wakes(test_waker *t) {
+    return atomic_load(&t->wakes);
+}
+long test_waker_live(test_waker *t) {
+    return atomic_load(&t->live);
+}
 
 static void *ta_alloc(void *ctx, size_t size, size_t align) {
     test_alloc *t = ctx;
@@ -94,8 +98,12 @@ void test_alloc_fail_at(test_alloc *t, long n) {
     atomic_store(&t->fail_at, atomic_load(&t->next_index) + n);
 }
 
-long test_alloc_live_bytes(test_alloc *t) { return atomic_load(&t->live_bytes); }
-long test_alloc_count(test_alloc *t) { return atomic_load(&t->allocs); }
+long test_alloc_live_bytes(test_alloc *t) {
+    return atomic_load(&t->live_bytes);
+}
+long test_alloc_count(test_alloc *t) {
+    return atomic_load(&t->allocs);
+}
 
 size_t test_stress_count(size_t n) {
     const char *s = getenv("ACHAN_STRESS_SCALE");
@@ -110,4 +118,14 @@ double test_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void *test_produce(void *arg) {
+    test_producer *p = arg;
+    for (uint64_t i = 0; i < p->n; i++) {
+        uint64_t m = test_msg(p->id, i);
+        TEST_CHECK(achan_mpsc_send_blocking(p->tx, &m, -1) == ACHAN_OK);
+    }
+    achan_mpsc_sender_drop(p->tx);
+    return NULL;
 }

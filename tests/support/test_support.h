@@ -66,4 +66,25 @@ size_t test_stress_count(size_t n);
 /* Monotonic milliseconds, for reporting only (tests never assert a time). */
 double test_now_ms(void);
 
+/* ---- tagged messages, for exactly-once-in-order checks ---- */
+/* A u64 message carrying its producer (the bits above 40) and that
+ * producer's sequence number (the 40 bits below). */
+static inline uint64_t test_msg(uint64_t producer, uint64_t seq) {
+    return producer << 40 | seq;
+}
+static inline uint64_t test_msg_producer(uint64_t m) {
+    return m >> 40;
+}
+static inline uint64_t test_msg_seq(uint64_t m) {
+    return m & ((1ull << 40) - 1);
+}
+
+/* A producer thread's arguments: it sends test_msg(id, 0..n-1) through tx
+ * with send_blocking, then drops tx (test_produce, for pthread_create). */
+typedef struct test_producer {
+    achan_mpsc_sender *tx;
+    uint64_t id, n;
+} test_producer;
+void *test_produce(void *arg);
+
 #endif
